@@ -1,1 +1,29 @@
-//! The ros configuration model: typed cloud-config, layering, kernel cmdline, validation, atomic writes.
+//! The ros configuration model: typed cloud-config, layering, kernel cmdline, validation and
+//! atomic writes. It knows nothing of Docker; see `docs/config.md` for every key.
+
+pub mod atomic_write;
+pub mod cmdline;
+pub mod diagnostic;
+pub mod document;
+pub mod key_path;
+pub mod layers;
+pub mod lenient_de;
+pub mod merge;
+pub mod metadata;
+pub mod model;
+pub mod paths;
+pub mod positions;
+pub mod secrets;
+pub mod value_typing;
+
+pub use atomic_write::atomic_write;
+pub use diagnostic::{Diagnostic, Severity};
+pub use document::{parse_document, Document};
+pub use key_path::{KeyPath, KeyPathError};
+pub use layers::{load, load_with, LayerKind, LoadOptions, LoadedConfig};
+pub use merge::merge;
+pub use model::CloudConfig;
+pub use yaml_serde::Value;
+
+/// Mode of every configuration file ros writes: it may hold secrets.
+pub const CONFIG_FILE_MODE: u32 = 0o600;

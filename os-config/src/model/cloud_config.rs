@@ -1,0 +1,77 @@
+//! The whole document: generic cloud-init keys at the top level, ros's own under `rancher:`.
+
+use super::compose_values::StringOrList;
+use super::rancher::RancherConfig;
+use crate::lenient_de::{null_as_default, opt_string, string_list};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CloudConfig {
+    #[serde(deserialize_with = "string_list")]
+    pub ssh_authorized_keys: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub write_files: Vec<WriteFile>,
+    #[serde(deserialize_with = "opt_string")]
+    pub hostname: Option<String>,
+    /// fstab-like rows: `[device, mountpoint, fstype, options, ...]`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub mounts: Vec<MountEntry>,
+    /// A list item runs as argv; a string runs with `sh -c`.
+    #[serde(deserialize_with = "null_as_default")]
+    pub runcmd: Vec<StringOrList>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub bootcmd: Vec<StringOrList>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub rancher: RancherConfig,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MountEntry(#[serde(deserialize_with = "string_list")] pub Vec<String>);
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WriteFile {
+    pub path: String,
+    #[serde(deserialize_with = "null_as_default")]
+    pub content: String,
+    pub encoding: Option<Encoding>,
+    /// Octal mode as written (`"0644"`); an unquoted 0644 arrives as 644 and means the same.
+    #[serde(deserialize_with = "opt_string")]
+    pub permissions: Option<String>,
+    /// `user`, `user:group` or numeric ids.
+    #[serde(deserialize_with = "opt_string")]
+    pub owner: Option<String>,
+    #[serde(deserialize_with = "null_as_default")]
+    pub append: bool,
+    /// Write inside this system container instead of the console.
+    #[serde(deserialize_with = "opt_string")]
+    pub container: Option<String>,
+}
+
+impl WriteFile {
+    /// The file mode, if `permissions` is a valid octal number.
+    pub fn mode(&self) -> Option<u32> {
+        self.permissions
+            .as_deref()
+            .and_then(|p| u32::from_str_radix(p.trim(), 8).ok())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Encoding {
+    #[serde(rename = "b64", alias = "base64")]
+    Base64,
+    #[serde(rename = "gzip", alias = "gz")]
+    Gzip,
+    #[serde(
+        rename = "gz+b64",
+        alias = "gzip+base64",
+        alias = "gz+base64",
+        alias = "gzip+b64"
+    )]
+    GzipBase64,
+    #[serde(rename = "text/plain", alias = "text")]
+    Text,
+}
