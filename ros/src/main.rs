@@ -1,5 +1,41 @@
 //! The multi-call `ros` binary: argv[0] picks the personality, everything else lives in the crates.
 
-fn main() {
-    std::process::exit(0);
+mod cli;
+mod personality;
+
+use clap::Parser;
+use personality::Personality;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let argv0 = std::env::args().next().unwrap_or_default();
+    match personality::from_argv0(&argv0) {
+        Personality::Init => init::run(),
+        Personality::SystemDocker => report(Err(anyhow::anyhow!(
+            "system-docker is not available in this build"
+        ))),
+        Personality::Ros => {
+            init_cli_logging();
+            report(cli::run(cli::Cli::parse()))
+        }
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ros: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_cli_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

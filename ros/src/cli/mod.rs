@@ -1,0 +1,36 @@
+//! The `ros` command line: clap definitions and dispatch into the crates.
+
+pub mod completion;
+pub mod config;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ros",
+    version,
+    about = "Control a ros machine",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read and change the configuration.
+    Config(config::ConfigArgs),
+    /// Print a shell completion script.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Config(args) => config::run(args),
+        Command::Completion { shell } => completion::run(shell),
+    }
+}

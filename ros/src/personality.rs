@@ -1,0 +1,41 @@
+//! Which program the multi-call binary is, by the name it was started as (argv[0]).
+
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Personality {
+    /// PID 1 (`/init`, `init`).
+    Init,
+    /// The docker CLI against System Docker's socket.
+    SystemDocker,
+    /// The `ros` command line.
+    Ros,
+}
+
+pub fn from_argv0(argv0: &str) -> Personality {
+    let name = Path::new(argv0)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(argv0);
+    match name {
+        "init" => Personality::Init,
+        "system-docker" => Personality::SystemDocker,
+        _ => Personality::Ros,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_by_basename() {
+        assert_eq!(from_argv0("/init"), Personality::Init);
+        assert_eq!(
+            from_argv0("/usr/bin/system-docker"),
+            Personality::SystemDocker
+        );
+        assert_eq!(from_argv0("ros"), Personality::Ros);
+        assert_eq!(from_argv0("/usr/local/bin/anything-else"), Personality::Ros);
+    }
+}
