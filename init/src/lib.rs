@@ -1,5 +1,20 @@
 //! PID 1 and the host-level boot steps: mounts, modules, root assembly, supervision, shutdown.
 
-mod first_light;
+pub mod block_devices;
+pub mod console;
+pub mod early_mounts;
+pub mod etc_seed;
+pub mod fs_probe;
+pub mod host_boot;
+pub mod kernel_modules;
+pub mod logging;
+pub mod loop_device;
+pub mod pid1;
+pub mod recovery;
+pub mod root_assembly;
+pub mod switch_root;
+pub mod sysctl;
+pub mod system_image;
+pub mod timeline;
 
-pub use first_light::run;
+pub use pid1::run;

@@ -127,19 +127,15 @@ fn unquote_whole(token: &str) -> &str {
 
 /// `rancher.a.b` → `[rancher, a, b]`; `cc.a.b` → `[a, b]`; other arguments are not ours.
 fn key_to_path(key: &str) -> Option<Result<KeyPath, crate::key_path::KeyPathError>> {
-    if key == "rancher" || key.starts_with("rancher.") {
-        Some(KeyPath::parse(key))
-    } else if let Some(rest) = key.strip_prefix("cc.") {
-        Some(KeyPath::parse(rest))
+    let parsed = if key == "rancher" || key.starts_with("rancher.") {
+        KeyPath::parse(key)
     } else {
-        None
-    }
-    .map(|r| {
-        r.and_then(|p| match p.0.first() {
-            Some(PathSeg::Key(_)) => Ok(p),
-            _ => Err(crate::key_path::KeyPathError::BadIndex(key.to_owned())),
-        })
-    })
+        KeyPath::parse(key.strip_prefix("cc.")?)
+    };
+    Some(parsed.and_then(|p| match p.0.first() {
+        Some(PathSeg::Key(_)) => Ok(p),
+        _ => Err(crate::key_path::KeyPathError::BadIndex(key.to_owned())),
+    }))
 }
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ pub fn validate(value: Value, origin: Option<&Path>, index: Option<&PositionInde
                         .in_file(file.clone())
                         .at(locate(&original)),
                 );
-                if !drop_value(&mut cleaned, &path, &mut removed) {
+                if !drop_value(&mut cleaned, &removal_target(path), &mut removed) {
                     break;
                 }
             }
@@ -125,6 +125,19 @@ pub fn validate(value: Value, origin: Option<&Path>, index: Option<&PositionInde
         cleaned: Value::Mapping(Mapping::new()),
         config: CloudConfig::default(),
         diagnostics,
+    }
+}
+
+/// What to drop for an error at `path`: a bad `encoding` would leave still-encoded content
+/// to be written as it stands, so the whole `write_files` entry goes.
+fn removal_target(path: KeyPath) -> KeyPath {
+    match path.0.as_slice() {
+        [PathSeg::Key(w), PathSeg::Index(_), PathSeg::Key(e)]
+            if w == "write_files" && e == "encoding" =>
+        {
+            path.prefix(2)
+        }
+        _ => path,
     }
 }
 
@@ -276,6 +289,42 @@ mod tests {
         assert_eq!(doc.diagnostics[1].line, Some(4));
         assert_eq!(doc.config.write_files.len(), 1);
         assert_eq!(doc.config.write_files[0].path, "/ok");
+    }
+
+    #[test]
+    fn bad_encoding_drops_the_whole_file_entry() {
+        let text =
+            "write_files:\n  - path: /a\n    encoding: rot13\n    content: x\n  - path: /b\n";
+        let doc = parse_document(text, None).unwrap();
+        assert_eq!(doc.diagnostics.len(), 1);
+        assert_eq!(doc.diagnostics[0].key_path, "write_files[0].encoding");
+        assert_eq!(doc.config.write_files.len(), 1);
+        assert_eq!(doc.config.write_files[0].path, "/b");
+    }
+
+    #[test]
+    fn v1_booleans_and_quoted_numbers_are_accepted() {
+        let text = "rancher:\n  debug: yes\n  ssh: {port: \"2222\", daemon: off}\n  network:\n    interfaces:\n      eth0: {dhcp: \"no\", mtu: \"1500\"}\n";
+        let doc = parse_document(text, None).unwrap();
+        assert!(doc.diagnostics.is_empty(), "{:?}", doc.diagnostics);
+        let r = &doc.config.rancher;
+        assert!(r.debug);
+        assert_eq!((r.ssh.port, r.ssh.daemon), (Some(2222), Some(false)));
+        assert_eq!(r.network.interfaces["eth0"].dhcp, Some(false));
+        assert_eq!(r.network.interfaces["eth0"].mtu, Some(1500));
+        let bad = parse_document("rancher:\n  ssh: {port: 70000}\n  debug: maybe\n", None).unwrap();
+        let msgs: Vec<String> = bad
+            .diagnostics
+            .iter()
+            .map(|d| format!("{}: {}", d.key_path, d.message))
+            .collect();
+        assert_eq!(
+            msgs,
+            vec![
+                "rancher.ssh.port: invalid value: 70000 is out of range for u16",
+                "rancher.debug: invalid value: string \"maybe\", expected true or false"
+            ]
+        );
     }
 
     #[test]

@@ -107,3 +107,66 @@ pub fn string_map<'de, D: Deserializer<'de>>(
         .map(|(k, v)| (k.0, v.map(|s| s.0).unwrap_or_default()))
         .collect())
 }
+
+/// A boolean as RancherOS v1 (YAML 1.1) accepted it: `true`, `yes`, `on`, `"false"`, `no`, ...
+pub fn opt_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    use yaml_serde::Value;
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(b)),
+        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "y" | "on" => Ok(Some(true)),
+            "false" | "no" | "n" | "off" => Ok(Some(false)),
+            _ => Err(de::Error::custom(format!(
+                "invalid value: string {s:?}, expected true or false"
+            ))),
+        },
+        Some(other) => Err(de::Error::custom(format!(
+            "invalid type: {}, expected true or false",
+            crate::key_path::kind_of(&other)
+        ))),
+    }
+}
+
+/// `opt_flag` with a missing or null value meaning false.
+pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(opt_flag(d)?.unwrap_or(false))
+}
+
+/// A whole number that may also be written as a string (`port: "22"`, as v1 accepted).
+pub fn opt_num<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64> + TryFrom<u64> + std::str::FromStr,
+{
+    use yaml_serde::Value;
+    let out_of_range = |n: &dyn fmt::Display| {
+        de::Error::custom(format!(
+            "invalid value: {n} is out of range for {}",
+            std::any::type_name::<T>()
+        ))
+    };
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(u) = n.as_u64() {
+                T::try_from(u).map(Some).map_err(|_| out_of_range(&u))
+            } else if let Some(i) = n.as_i64() {
+                T::try_from(i).map(Some).map_err(|_| out_of_range(&i))
+            } else {
+                Err(de::Error::custom(format!(
+                    "invalid type: number {n}, expected a whole number"
+                )))
+            }
+        }
+        Some(Value::String(s)) => s.trim().parse::<T>().map(Some).map_err(|_| {
+            de::Error::custom(format!(
+                "invalid type: string {s:?}, expected a whole number"
+            ))
+        }),
+        Some(other) => Err(de::Error::custom(format!(
+            "invalid type: {}, expected a whole number",
+            crate::key_path::kind_of(&other)
+        ))),
+    }
+}

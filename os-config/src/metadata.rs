@@ -49,6 +49,8 @@ impl Metadata {
         let keys_path = KeyPath::keys(["ssh_authorized_keys"]);
         let mut keys: Vec<Value> = match keys_path.get(doc) {
             Some(Value::Sequence(s)) => s.clone(),
+            // The model accepts one key written as a plain string; keep it.
+            Some(v @ Value::String(_)) => vec![v.clone()],
             _ => Vec::new(),
         };
         for k in &self.ssh_keys {
@@ -58,5 +60,29 @@ impl Metadata {
             }
         }
         let _ = keys_path.set(doc, Value::Sequence(keys));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_a_single_string_key_and_adds_without_duplicates() {
+        let mut doc: Value = yaml_serde::from_str("ssh_authorized_keys: ssh-rsa AAA me\n").unwrap();
+        let md = Metadata::from_value(
+            &yaml_serde::from_str(
+                "public-keys: [ssh-rsa AAA me, ssh-rsa BBB md]\nlocal-hostname: h\n",
+            )
+            .unwrap(),
+        );
+        md.apply(&mut doc);
+        assert_eq!(
+            doc,
+            yaml_serde::from_str::<Value>(
+                "ssh_authorized_keys: [ssh-rsa AAA me, ssh-rsa BBB md]\nhostname: h\n"
+            )
+            .unwrap()
+        );
     }
 }

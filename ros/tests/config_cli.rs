@@ -315,7 +315,7 @@ fn validate_reports_file_line_column_and_key() {
     let f = f.display();
     assert_eq!(
         stdout(&o),
-        format!("{f}:6:9: error: rancher.network.interfaces.eth0.mtu: invalid type: string \"big\", expected u32\n{f}:7:3: warning: rancher.bogus: unknown key: kept as written, not used by ros\n")
+        format!("{f}:6:9: error: rancher.network.interfaces.eth0.mtu: invalid type: string \"big\", expected a whole number\n{f}:7:3: warning: rancher.bogus: unknown key: kept as written, not used by ros\n")
     );
     r.write("syntax.yml", "rancher:\n  debug: true\n   x: [\n");
     let o = r.ros(&["validate", "-i", r.path("syntax.yml").to_str().unwrap()]);

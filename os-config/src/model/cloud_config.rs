@@ -2,7 +2,7 @@
 
 use super::compose_values::StringOrList;
 use super::rancher::RancherConfig;
-use crate::lenient_de::{null_as_default, opt_string, string_list};
+use crate::lenient_de::{flag, null_as_default, opt_string, string_list};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -43,7 +43,7 @@ pub struct WriteFile {
     /// `user`, `user:group` or numeric ids.
     #[serde(deserialize_with = "opt_string")]
     pub owner: Option<String>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "flag")]
     pub append: bool,
     /// Write inside this system container instead of the console.
     #[serde(deserialize_with = "opt_string")]

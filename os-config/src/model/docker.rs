@@ -1,6 +1,8 @@
 //! `rancher.docker`, `rancher.system_docker` and `rancher.bootstrap_docker`: engine options.
 
-use crate::lenient_de::{null_as_default, opt_string, string_list, string_map};
+use crate::lenient_de::{
+    flag, null_as_default, opt_flag, opt_num, opt_string, string_list, string_map,
+};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +18,7 @@ pub struct DockerConfig {
     pub args: Vec<String>,
     #[serde(deserialize_with = "string_list")]
     pub extra_args: Vec<String>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "flag")]
     pub tls: bool,
     #[serde(deserialize_with = "string_list")]
     pub tls_args: Vec<String>,
@@ -30,6 +32,7 @@ pub struct DockerConfig {
     pub server_key: Option<String>,
     #[serde(deserialize_with = "string_list")]
     pub environment: Vec<String>,
+    #[serde(deserialize_with = "opt_flag")]
     pub exec: Option<bool>,
     #[serde(deserialize_with = "opt_string")]
     pub storage_driver: Option<String>,
@@ -57,14 +60,20 @@ pub struct DockerConfig {
     pub registry_mirror: Vec<String>,
     #[serde(deserialize_with = "string_list")]
     pub insecure_registry: Vec<String>,
+    #[serde(deserialize_with = "opt_flag")]
     pub live_restore: Option<bool>,
+    #[serde(deserialize_with = "opt_flag")]
     pub userland_proxy: Option<bool>,
+    #[serde(deserialize_with = "opt_flag")]
     pub selinux_enabled: Option<bool>,
+    #[serde(deserialize_with = "opt_flag")]
     pub debug: Option<bool>,
+    #[serde(deserialize_with = "opt_flag")]
     pub restart: Option<bool>,
     #[serde(deserialize_with = "opt_string")]
     pub config_file: Option<String>,
     #[serde(deserialize_with = "opt_string")]
     pub containerd: Option<String>,
+    #[serde(deserialize_with = "opt_num")]
     pub mtu: Option<u32>,
 }

@@ -1,7 +1,9 @@
 //! `rancher.network`: interfaces, DNS, proxies and hooks.
 
 use super::compose_values::BoolOrString;
-use crate::lenient_de::{null_as_default, opt_string, string_list, string_map};
+use crate::lenient_de::{
+    flag, null_as_default, opt_flag, opt_num, opt_string, string_list, string_map,
+};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +22,7 @@ pub struct NetworkConfig {
     #[serde(deserialize_with = "opt_string")]
     pub no_proxy: Option<String>,
     /// Seconds a DHCP client may hold boot before it continues in the background.
+    #[serde(deserialize_with = "opt_num")]
     pub dhcp_timeout: Option<u64>,
     #[serde(deserialize_with = "string_list")]
     pub pre_cmds: Vec<String>,
@@ -35,7 +38,7 @@ pub struct DnsConfig {
     #[serde(deserialize_with = "string_list")]
     pub search: Vec<String>,
     /// When true, DHCP-provided DNS never replaces the configured one.
-    #[serde(rename = "override", deserialize_with = "null_as_default")]
+    #[serde(rename = "override", deserialize_with = "flag")]
     pub override_dhcp: bool,
 }
 
@@ -45,6 +48,7 @@ pub struct InterfaceConfig {
     /// Overrides the map key as the match expression.
     #[serde(rename = "match", deserialize_with = "opt_string")]
     pub match_: Option<String>,
+    #[serde(deserialize_with = "opt_flag")]
     pub dhcp: Option<bool>,
     #[serde(deserialize_with = "opt_string")]
     pub dhcp_args: Option<String>,
@@ -56,6 +60,7 @@ pub struct InterfaceConfig {
     pub gateway: Option<String>,
     #[serde(deserialize_with = "opt_string")]
     pub gateway_ipv6: Option<String>,
+    #[serde(deserialize_with = "opt_num")]
     pub mtu: Option<u32>,
     /// `true`: this interface is a bridge; a name: join that bridge.
     pub bridge: Option<BoolOrString>,
@@ -71,6 +76,7 @@ pub struct InterfaceConfig {
     pub pre_up: Vec<String>,
     #[serde(deserialize_with = "string_list")]
     pub post_up: Vec<String>,
+    #[serde(deserialize_with = "opt_flag")]
     pub ipv4ll: Option<bool>,
 }
 

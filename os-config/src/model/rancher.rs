@@ -5,7 +5,9 @@ use super::docker::DockerConfig;
 use super::network::NetworkConfig;
 use super::service::ServiceSpec;
 use super::state::StateConfig;
-use crate::lenient_de::{null_as_default, opt_string, string_list, string_map};
+use crate::lenient_de::{
+    flag, null_as_default, opt_flag, opt_num, opt_string, string_list, string_map,
+};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -35,9 +37,9 @@ pub struct RancherConfig {
     pub bootstrap_docker: DockerConfig,
     #[serde(deserialize_with = "null_as_default")]
     pub cloud_init: CloudInitConfig,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "flag")]
     pub debug: bool,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "flag")]
     pub log: bool,
     /// Kernel modules to load, each optionally with parameters (`nbd nbds_max=1024`).
     #[serde(deserialize_with = "string_list")]
@@ -64,6 +66,7 @@ pub struct RancherConfig {
     #[serde(deserialize_with = "string_list")]
     pub restart_services: Vec<String>,
     /// Seconds each shutdown stop may take before it is forced.
+    #[serde(deserialize_with = "opt_num")]
     pub shutdown_timeout: Option<u64>,
     #[serde(deserialize_with = "opt_string")]
     pub password: Option<String>,
@@ -74,10 +77,10 @@ pub struct RancherConfig {
     pub disable: Vec<String>,
     #[serde(deserialize_with = "null_as_default")]
     pub ntp: NtpConfig,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "flag")]
     pub preload_wait: bool,
     /// Boot straight into the recovery shell.
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "flag")]
     pub recovery: bool,
 }
 
@@ -102,7 +105,9 @@ pub struct SshConfig {
     /// Host keys by type (`rsa`, `ecdsa`, `ed25519`), private and `-pub`.
     #[serde(deserialize_with = "string_map")]
     pub keys: IndexMap<String, String>,
+    #[serde(deserialize_with = "opt_flag")]
     pub daemon: Option<bool>,
+    #[serde(deserialize_with = "opt_num")]
     pub port: Option<u16>,
     #[serde(deserialize_with = "opt_string")]
     pub listen_address: Option<String>,

@@ -1,7 +1,7 @@
 //! A compose-style service definition, as RancherOS v1 wrote them under `rancher.services`.
 
 use super::compose_values::{ByteSize, ListOrMap, StringOrList, Ulimit};
-use crate::lenient_de::{null_as_default, opt_string, string_list, string_map};
+use crate::lenient_de::{flag, null_as_default, opt_num, opt_string, string_list, string_map};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +43,7 @@ pub struct ServiceSpec {
     pub ipc: Option<String>,
     #[serde(deserialize_with = "opt_string")]
     pub uts: Option<String>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "flag")]
     pub privileged: bool,
     #[serde(deserialize_with = "string_list")]
     pub cap_add: Vec<String>,
@@ -53,15 +53,15 @@ pub struct ServiceSpec {
     pub devices: Vec<String>,
     #[serde(deserialize_with = "opt_string")]
     pub restart: Option<String>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "flag")]
     pub tty: bool,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "flag")]
     pub stdin_open: bool,
     #[serde(deserialize_with = "opt_string")]
     pub user: Option<String>,
     #[serde(deserialize_with = "opt_string")]
     pub working_dir: Option<String>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "flag")]
     pub read_only: bool,
     #[serde(deserialize_with = "opt_string")]
     pub log_driver: Option<String>,
@@ -91,6 +91,7 @@ pub struct ServiceSpec {
     pub stop_signal: Option<String>,
     pub mem_limit: Option<ByteSize>,
     pub shm_size: Option<ByteSize>,
+    #[serde(deserialize_with = "opt_num")]
     pub cpu_shares: Option<i64>,
     #[serde(deserialize_with = "opt_string")]
     pub cpuset: Option<String>,

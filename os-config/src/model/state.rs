@@ -1,6 +1,6 @@
 //! `rancher.state`: where the writable root lives, and the OEM partition.
 
-use crate::lenient_de::{null_as_default, opt_string, string_list};
+use crate::lenient_de::{flag, null_as_default, opt_string, string_list};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -14,9 +14,9 @@ pub struct StateConfig {
     /// A directory inside the device that holds the state.
     #[serde(deserialize_with = "opt_string")]
     pub directory: Option<String>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "flag")]
     pub wait: bool,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "flag")]
     pub required: bool,
     /// Devices formatted as the state partition when their first MiB is all zero.
     #[serde(deserialize_with = "string_list")]

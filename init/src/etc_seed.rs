@@ -1,0 +1,74 @@
+//! The host's /etc: the few files every process expects. Existing files are kept, so a
+//! persistent root keeps the operator's edits; os-release always tells the running version.
+
+use std::path::Path;
+
+pub const DEFAULT_HOSTNAME: &str = "ros";
+/// The console user, as RancherOS v1 numbered it.
+pub const RANCHER_UID: u32 = 1100;
+pub const DOCKER_GID: u32 = 1101;
+
+fn passwd() -> String {
+    format!(
+        "root:x:0:0:root:/root:/bin/sh\n\
+         rancher:x:{RANCHER_UID}:{RANCHER_UID}:rancher:/home/rancher:/bin/bash\n\
+         nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+    )
+}
+
+fn group() -> String {
+    format!(
+        "root:x:0:\nwheel:x:10:rancher\nsudo:x:27:rancher\n\
+         rancher:x:{RANCHER_UID}:\ndocker:x:{DOCKER_GID}:rancher\nnogroup:x:65534:\n"
+    )
+}
+
+pub fn os_release(version: &str) -> String {
+    format!(
+        "NAME=ros\nID=ros\nVERSION={version}\nVERSION_ID={version}\nPRETTY_NAME=\"ros {version}\"\n"
+    )
+}
+
+pub fn hosts(hostname: &str) -> String {
+    format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")
+}
+
+/// Writes the seed files under `root`/etc.
+pub fn seed(root: &Path, version: &str, hostname: &str) -> std::io::Result<()> {
+    let etc = root.join("etc");
+    std::fs::create_dir_all(&etc)?;
+    let keep_if_present: [(&str, String, u32); 6] = [
+        ("passwd", passwd(), 0o644),
+        ("group", group(), 0o644),
+        ("shadow", "root:*:19000:0:99999:7:::\nrancher:*:19000:0:99999:7:::\n".into(), 0o640),
+        ("hosts", hosts(hostname), 0o644),
+        ("resolv.conf", String::new(), 0o644),
+        ("hostname", format!("{hostname}\n"), 0o644),
+    ];
+    for (name, content, mode) in keep_if_present {
+        let p = etc.join(name);
+        if !p.exists() {
+            os_config::atomic_write(&p, content.as_bytes(), mode)?;
+        }
+    }
+    os_config::atomic_write(&etc.join("os-release"), os_release(version).as_bytes(), 0o644)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_without_overwriting() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/hosts"), "mine\n").unwrap();
+        seed(dir.path(), "1.2.3", "box").unwrap();
+        let read = |n: &str| std::fs::read_to_string(dir.path().join("etc").join(n)).unwrap();
+        assert_eq!(read("hosts"), "mine\n");
+        assert!(read("os-release").contains("NAME=ros\n") && read("os-release").contains("VERSION=1.2.3\n"));
+        assert!(read("passwd").contains("rancher:x:1100:1100:"));
+        assert!(read("group").contains("docker:x:1101:rancher"));
+        assert_eq!(read("hostname"), "box\n");
+    }
+}

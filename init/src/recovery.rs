@@ -1,0 +1,97 @@
+//! The recovery shell: where every fatal boot error ends. It prints the reason above the
+//! prompt, respawns when the shell exits, and never returns, so PID 1 never exits.
+
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// Shells to try, best first; busybox comes with the initrd for failures before the root.
+const SHELLS: &[(&str, &[&str])] = &[
+    ("/bin/bash", &["-i"]),
+    ("/bin/sh", &["-i"]),
+    ("/usr/bin/busybox", &["sh", "-i"]),
+    ("/ros/busybox", &["sh", "-i"]),
+];
+
+pub fn banner(reason: &str) -> String {
+    format!(
+        "\n*** ros: RECOVERY SHELL ***\nreason: {reason}\nThe system did not finish booting. Inspect it here; `reboot -f` restarts the machine.\n"
+    )
+}
+
+pub fn shell(reason: &str) -> ! {
+    tracing::error!(reason, "entering the recovery shell");
+    loop {
+        eprint!("{}", banner(reason));
+        match SHELLS.iter().find(|(p, _)| Path::new(p).exists()) {
+            Some((path, args)) => run_shell(path, args),
+            None => {
+                eprintln!("ros: no shell is available; the machine stays up and keeps reaping");
+                loop {
+                    reap_all();
+                    std::thread::sleep(Duration::from_secs(60));
+                }
+            }
+        }
+        eprintln!("ros: the recovery shell exited; starting another");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn run_shell(path: &str, args: &[&str]) {
+    let mut cmd = Command::new(path);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin:/ros")
+        .env("HOME", "/root")
+        .env("TERM", "linux")
+        .env("PS1", "[recovery] # ");
+    // SAFETY: only async-signal-safe calls between fork and exec: setsid and ioctl.
+    unsafe {
+        cmd.pre_exec(|| {
+            let _ = nix::unistd::setsid();
+            // Make the console our controlling terminal so Ctrl-C reaches the shell.
+            libc::ioctl(0, libc::TIOCSCTTY, 1);
+            Ok(())
+        });
+    }
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ros: cannot start {path}: {e}");
+            std::thread::sleep(Duration::from_secs(5));
+            return;
+        }
+    };
+    let pid = Pid::from_raw(child.id() as i32);
+    // Reap everything while waiting, so orphans of the shell do not pile up.
+    loop {
+        match waitpid(None, None) {
+            Ok(WaitStatus::Exited(p, _)) | Ok(WaitStatus::Signaled(p, _, _)) if p == pid => return,
+            Ok(_) => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+/// Reaps every exited child without blocking.
+pub fn reap_all() {
+    use nix::sys::wait::WaitPidFlag;
+    while let Ok(status) = waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn banner_names_the_reason() {
+        let b = super::banner("no system image");
+        assert!(b.contains("RECOVERY SHELL") && b.contains("reason: no system image"));
+    }
+}
