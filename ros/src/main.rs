@@ -11,9 +11,9 @@ fn main() -> ExitCode {
     let argv0 = std::env::args().next().unwrap_or_default();
     match personality::from_argv0(&argv0) {
         Personality::Init => init::run(),
-        Personality::SystemDocker => report(Err(anyhow::anyhow!(
-            "system-docker is not available in this build"
-        ))),
+        Personality::SystemDocker => report(cli::system_docker::run(
+            std::env::args_os().skip(1).collect(),
+        )),
         Personality::Ros => {
             init_cli_logging();
             report(cli::run(cli::Cli::parse()))

@@ -1,8 +1,6 @@
 //! `rancher.docker`, `rancher.system_docker` and `rancher.bootstrap_docker`: engine options.
 
-use crate::lenient_de::{
-    flag, null_as_default, opt_flag, opt_num, opt_string, string_list, string_map,
-};
+use crate::lenient_de::{flag, opt_flag, opt_num, opt_string, string_list, string_map};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,6 @@
 //! `rancher.state`: where the writable root lives, and the OEM partition.
 
-use crate::lenient_de::{flag, null_as_default, opt_string, string_list};
+use crate::lenient_de::{flag, opt_string, string_list};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

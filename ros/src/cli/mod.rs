@@ -2,6 +2,8 @@
 
 pub mod completion;
 pub mod config;
+pub mod service;
+pub mod system_docker;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Read and change the configuration.
     Config(config::ConfigArgs),
+    /// Manage system services and their containers.
+    Service(service::ServiceArgs),
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
@@ -31,6 +35,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Config(args) => config::run(args),
+        Command::Service(args) => service::run(args),
         Command::Completion { shell } => completion::run(shell),
     }
 }
