@@ -27,9 +27,13 @@ pub fn list() -> Vec<PathBuf> {
 pub fn find(spec: &str) -> Option<Found> {
     let matches = |fs: &FsInfo, dev: &PathBuf| {
         if let Some(label) = spec.strip_prefix("LABEL=") {
-            fs.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(label))
+            fs.label
+                .as_deref()
+                .is_some_and(|l| l.eq_ignore_ascii_case(label))
         } else if let Some(uuid) = spec.strip_prefix("UUID=") {
-            fs.uuid.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(uuid))
+            fs.uuid
+                .as_deref()
+                .is_some_and(|u| u.eq_ignore_ascii_case(uuid))
         } else {
             dev.as_os_str() == spec
         }
@@ -45,7 +49,11 @@ pub fn find(spec: &str) -> Option<Found> {
             let n = d.to_string_lossy();
             !n.contains("/loop") && !n.contains("/ram")
         })
-        .find_map(|dev| probe_path(&dev).filter(|fs| matches(fs, &dev)).map(|fs| Found { device: dev, fs }))
+        .find_map(|dev| {
+            probe_path(&dev)
+                .filter(|fs| matches(fs, &dev))
+                .map(|fs| Found { device: dev, fs })
+        })
 }
 
 /// `find`, retried until `timeout`; devices appear asynchronously after their driver loads.

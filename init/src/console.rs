@@ -7,7 +7,11 @@ use nix::unistd::dup2_stdin;
 use std::os::fd::AsFd;
 
 pub fn attach() {
-    let Ok(fd) = open("/dev/console", OFlag::O_RDWR | OFlag::O_NOCTTY, Mode::empty()) else {
+    let Ok(fd) = open(
+        "/dev/console",
+        OFlag::O_RDWR | OFlag::O_NOCTTY,
+        Mode::empty(),
+    ) else {
         return;
     };
     let _ = dup2_stdin(fd.as_fd());

@@ -14,13 +14,55 @@ struct Mount {
 fn table() -> [Mount; 7] {
     let nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     [
-        Mount { source: "proc", target: "/proc", fstype: "proc", flags: nodev, data: None },
-        Mount { source: "sysfs", target: "/sys", fstype: "sysfs", flags: nodev, data: None },
-        Mount { source: "devtmpfs", target: "/dev", fstype: "devtmpfs", flags: MsFlags::MS_NOSUID, data: Some("mode=0755") },
-        Mount { source: "devpts", target: "/dev/pts", fstype: "devpts", flags: MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, data: Some("gid=5,mode=0620,ptmxmode=0666") },
-        Mount { source: "shm", target: "/dev/shm", fstype: "tmpfs", flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV, data: Some("mode=1777") },
-        Mount { source: "tmpfs", target: "/run", fstype: "tmpfs", flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV, data: Some("mode=0755") },
-        Mount { source: "cgroup2", target: "/sys/fs/cgroup", fstype: "cgroup2", flags: nodev, data: Some("nsdelegate") },
+        Mount {
+            source: "proc",
+            target: "/proc",
+            fstype: "proc",
+            flags: nodev,
+            data: None,
+        },
+        Mount {
+            source: "sysfs",
+            target: "/sys",
+            fstype: "sysfs",
+            flags: nodev,
+            data: None,
+        },
+        Mount {
+            source: "devtmpfs",
+            target: "/dev",
+            fstype: "devtmpfs",
+            flags: MsFlags::MS_NOSUID,
+            data: Some("mode=0755"),
+        },
+        Mount {
+            source: "devpts",
+            target: "/dev/pts",
+            fstype: "devpts",
+            flags: MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            data: Some("gid=5,mode=0620,ptmxmode=0666"),
+        },
+        Mount {
+            source: "shm",
+            target: "/dev/shm",
+            fstype: "tmpfs",
+            flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            data: Some("mode=1777"),
+        },
+        Mount {
+            source: "tmpfs",
+            target: "/run",
+            fstype: "tmpfs",
+            flags: MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            data: Some("mode=0755"),
+        },
+        Mount {
+            source: "cgroup2",
+            target: "/sys/fs/cgroup",
+            fstype: "cgroup2",
+            flags: nodev,
+            data: Some("nsdelegate"),
+        },
     ]
 }
 

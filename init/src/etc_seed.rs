@@ -30,7 +30,9 @@ pub fn os_release(version: &str) -> String {
 }
 
 pub fn hosts(hostname: &str) -> String {
-    format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")
+    format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+    )
 }
 
 /// Writes the seed files under `root`/etc.
@@ -40,7 +42,11 @@ pub fn seed(root: &Path, version: &str, hostname: &str) -> std::io::Result<()> {
     let keep_if_present: [(&str, String, u32); 6] = [
         ("passwd", passwd(), 0o644),
         ("group", group(), 0o644),
-        ("shadow", "root:*:19000:0:99999:7:::\nrancher:*:19000:0:99999:7:::\n".into(), 0o640),
+        (
+            "shadow",
+            "root:*:19000:0:99999:7:::\nrancher:*:19000:0:99999:7:::\n".into(),
+            0o640,
+        ),
         ("hosts", hosts(hostname), 0o644),
         ("resolv.conf", String::new(), 0o644),
         ("hostname", format!("{hostname}\n"), 0o644),
@@ -51,7 +57,11 @@ pub fn seed(root: &Path, version: &str, hostname: &str) -> std::io::Result<()> {
             os_config::atomic_write(&p, content.as_bytes(), mode)?;
         }
     }
-    os_config::atomic_write(&etc.join("os-release"), os_release(version).as_bytes(), 0o644)
+    os_config::atomic_write(
+        &etc.join("os-release"),
+        os_release(version).as_bytes(),
+        0o644,
+    )
 }
 
 #[cfg(test)]
@@ -66,7 +76,10 @@ mod tests {
         seed(dir.path(), "1.2.3", "box").unwrap();
         let read = |n: &str| std::fs::read_to_string(dir.path().join("etc").join(n)).unwrap();
         assert_eq!(read("hosts"), "mine\n");
-        assert!(read("os-release").contains("NAME=ros\n") && read("os-release").contains("VERSION=1.2.3\n"));
+        assert!(
+            read("os-release").contains("NAME=ros\n")
+                && read("os-release").contains("VERSION=1.2.3\n")
+        );
         assert!(read("passwd").contains("rancher:x:1100:1100:"));
         assert!(read("group").contains("docker:x:1101:rancher"));
         assert_eq!(read("hostname"), "box\n");

@@ -45,7 +45,11 @@ fn text(bytes: &[u8]) -> Option<String> {
 }
 
 fn probe_squashfs(b: &[u8]) -> Option<FsInfo> {
-    (b.get(0..4)? == b"hsqs").then_some(FsInfo { fstype: "squashfs", label: None, uuid: None })
+    (b.get(0..4)? == b"hsqs").then_some(FsInfo {
+        fstype: "squashfs",
+        label: None,
+        uuid: None,
+    })
 }
 
 fn probe_iso9660(b: &[u8]) -> Option<FsInfo> {
@@ -71,7 +75,11 @@ fn probe_ext(b: &[u8]) -> Option<FsInfo> {
         hex(&u[8..10]),
         hex(&u[10..16])
     );
-    Some(FsInfo { fstype: "ext4", label: text(&sb[120..136]), uuid: Some(uuid) })
+    Some(FsInfo {
+        fstype: "ext4",
+        label: text(&sb[120..136]),
+        uuid: Some(uuid),
+    })
 }
 
 fn probe_vfat(b: &[u8]) -> Option<FsInfo> {
@@ -86,7 +94,12 @@ fn probe_vfat(b: &[u8]) -> Option<FsInfo> {
     } else {
         return None;
     };
-    let serial = u32::from_le_bytes([bs[serial_at], bs[serial_at + 1], bs[serial_at + 2], bs[serial_at + 3]]);
+    let serial = u32::from_le_bytes([
+        bs[serial_at],
+        bs[serial_at + 1],
+        bs[serial_at + 2],
+        bs[serial_at + 3],
+    ]);
     let label = text(&bs[label_at..label_at + 11]).filter(|l| l != "NO NAME");
     Some(FsInfo {
         fstype: "vfat",
@@ -110,14 +123,24 @@ mod tests {
         iso[0x8001..0x8006].copy_from_slice(b"CD001");
         iso[0x8000 + 40..0x8000 + 43].copy_from_slice(b"ROS");
         iso[0x8000 + 43..0x8000 + 72].fill(b' ');
-        assert_eq!(probe(&iso), Some(FsInfo { fstype: "iso9660", label: Some("ROS".into()), uuid: None }));
+        assert_eq!(
+            probe(&iso),
+            Some(FsInfo {
+                fstype: "iso9660",
+                label: Some("ROS".into()),
+                uuid: None
+            })
+        );
 
         let mut ext = vec![0u8; 4096];
         ext[1024 + 56] = 0x53;
         ext[1024 + 57] = 0xEF;
         ext[1024 + 120..1024 + 133].copy_from_slice(b"RANCHER_STATE");
         let info = probe(&ext).unwrap();
-        assert_eq!((info.fstype, info.label.as_deref()), ("ext4", Some("RANCHER_STATE")));
+        assert_eq!(
+            (info.fstype, info.label.as_deref()),
+            ("ext4", Some("RANCHER_STATE"))
+        );
 
         let mut fat = vec![0u8; 4096];
         fat[510] = 0x55;
@@ -125,9 +148,23 @@ mod tests {
         fat[54..59].copy_from_slice(b"FAT16");
         fat[39..43].copy_from_slice(&0x1234_ABCDu32.to_le_bytes());
         fat[43..54].copy_from_slice(b"CIDATA     ");
-        assert_eq!(probe(&fat), Some(FsInfo { fstype: "vfat", label: Some("CIDATA".into()), uuid: Some("1234-ABCD".into()) }));
+        assert_eq!(
+            probe(&fat),
+            Some(FsInfo {
+                fstype: "vfat",
+                label: Some("CIDATA".into()),
+                uuid: Some("1234-ABCD".into())
+            })
+        );
 
         assert_eq!(probe(&[0u8; 4096]), None);
-        assert_eq!(probe(b"hsqs"), Some(FsInfo { fstype: "squashfs", label: None, uuid: None }));
+        assert_eq!(
+            probe(b"hsqs"),
+            Some(FsInfo {
+                fstype: "squashfs",
+                label: None,
+                uuid: None
+            })
+        );
     }
 }

@@ -5,7 +5,7 @@ use crate::kernel_modules::{self, ModuleIndex};
 use crate::root_assembly::{self, WritableBase, NEW_ROOT};
 use crate::system_image;
 use crate::timeline::Timeline;
-use crate::{etc_seed, early_mounts, switch_root, sysctl};
+use crate::{early_mounts, etc_seed, switch_root, sysctl};
 use os_config::LoadedConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -13,7 +13,10 @@ const MODULE_INIT_COMPRESSED_FILE: libc::c_uint = 4;
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("module {0} is not in modules.dep")]
     Unknown(String),
     #[error("loading {name}: {source}")]
@@ -77,7 +80,12 @@ impl ModuleIndex {
         Ok(order)
     }
 
-    fn visit(&self, name: &str, order: &mut Vec<String>, seen: &mut HashSet<String>) -> Result<(), ModuleError> {
+    fn visit(
+        &self,
+        name: &str,
+        order: &mut Vec<String>,
+        seen: &mut HashSet<String>,
+    ) -> Result<(), ModuleError> {
         if !seen.insert(name.to_owned()) {
             return Ok(());
         }
@@ -110,7 +118,10 @@ impl ModuleIndex {
             return Ok(());
         }
         let path = self.dir.join(rel);
-        let file = File::open(&path).map_err(|source| ModuleError::Read { path: path.clone(), source })?;
+        let file = File::open(&path).map_err(|source| ModuleError::Read {
+            path: path.clone(),
+            source,
+        })?;
         let params = CString::new(params).unwrap_or_default();
         let mut flags = ModuleInitFlags::empty();
         if rel.ends_with(".xz") || rel.ends_with(".zst") || rel.ends_with(".gz") {
@@ -175,9 +186,17 @@ mod tests {
         );
         assert_eq!(
             idx.load_order("br_netfilter").unwrap(),
-            vec!["kernel/net/llc/llc.ko", "kernel/net/802/stp.ko", "kernel/net/bridge/bridge.ko", "kernel/net/bridge/br_netfilter.ko"]
+            vec![
+                "kernel/net/llc/llc.ko",
+                "kernel/net/802/stp.ko",
+                "kernel/net/bridge/bridge.ko",
+                "kernel/net/bridge/br_netfilter.ko"
+            ]
         );
-        assert!(matches!(idx.load_order("nope"), Err(ModuleError::Unknown(_))));
+        assert!(matches!(
+            idx.load_order("nope"),
+            Err(ModuleError::Unknown(_))
+        ));
     }
 
     #[test]

@@ -6,14 +6,17 @@ pub mod early_mounts;
 pub mod etc_seed;
 pub mod fs_probe;
 pub mod host_boot;
+pub mod issue;
 pub mod kernel_modules;
 pub mod logging;
 pub mod loop_device;
 pub mod pid1;
+pub mod power;
 pub mod recovery;
 pub mod root_assembly;
 pub mod switch_root;
 pub mod sysctl;
+pub mod sysinit;
 pub mod system_image;
 pub mod timeline;
 

@@ -2,19 +2,26 @@
 //! reap every orphan and to hand signals on. It never exits and never panics.
 
 use crate::host_boot::{self, EarlyOptions};
+use crate::power::{self, PowerAction};
 use crate::timeline::Timeline;
-use crate::{console, early_mounts, logging, recovery};
+use crate::{console, early_mounts, logging, recovery, sysinit};
+use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, ForkResult, Pid};
 use os_config::model::CloudConfig;
+use os_config::LoadedConfig;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long to wait for the boot medium when the initrd does not carry the system image.
 const MEDIUM_WAIT: Duration = Duration::from_secs(30);
 
 pub fn run() -> ExitCode {
     if std::process::id() != 1 {
-        eprintln!("ros-init: must run as PID 1 (started as pid {})", std::process::id());
+        eprintln!(
+            "ros-init: must run as PID 1 (started as pid {})",
+            std::process::id()
+        );
         return ExitCode::FAILURE;
     }
     early_mounts::mount_all();
@@ -30,14 +37,16 @@ pub fn run() -> ExitCode {
     if early.rancher.recovery {
         recovery::shell("rancher.recovery=true is on the kernel command line");
     }
-    let opts = EarlyOptions { medium_wait: MEDIUM_WAIT };
-    let _loaded = match host_boot::boot(&opts, &mut timeline) {
+    let opts = EarlyOptions {
+        medium_wait: MEDIUM_WAIT,
+    };
+    let loaded = match host_boot::boot(&opts, &mut timeline) {
         Ok(loaded) => loaded,
         Err(e) => recovery::shell(&e.to_string()),
     };
     timeline.save(&Timeline::default_path());
-    tracing::info!("ros-init: root ready");
-    reap_forever()
+    let shutdown_timeout = loaded.config.rancher.shutdown_timeout.unwrap_or(60);
+    supervise(loaded, shutdown_timeout)
 }
 
 /// The kernel command line's share of the configuration: all PID 1 knows before the root.
@@ -49,11 +58,111 @@ fn early_config() -> CloudConfig {
     os_config::document::validate(value, None, None).config
 }
 
-fn reap_forever() -> ! {
+/// The signals PID 1 handles itself; everything else keeps its default (ignored for PID 1).
+fn handled_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for sig in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGPWR,
+        Signal::SIGUSR1,
+        Signal::SIGUSR2,
+    ] {
+        set.add(sig);
+    }
+    set
+}
+
+/// Starts sysinit, then reaps and waits for signals until the machine goes down.
+fn supervise(loaded: LoadedConfig, shutdown_timeout: u64) -> ! {
+    let signals = handled_signals();
+    if let Err(e) = signals.thread_block() {
+        tracing::error!(error = %e, "cannot block signals; shutdown requests may be lost");
+    }
+    let sysinit = match spawn_sysinit(loaded, &signals) {
+        Ok(pid) => pid,
+        Err(e) => recovery::shell(&format!("cannot start sysinit: {e}")),
+    };
+    // Users, then services one by one, each bounded; then a margin for System Docker.
+    let shutdown_bound = Duration::from_secs(shutdown_timeout.saturating_mul(2) + 30);
+    let mut shutting_down: Option<(PowerAction, Instant)> = None;
     loop {
-        match waitpid(None, Some(WaitPidFlag::empty())) {
-            Ok(WaitStatus::StillAlive) | Err(_) => std::thread::sleep(Duration::from_secs(1)),
+        let sig = wait_signal(&signals, Duration::from_secs(1));
+        if let Some(sig) = sig.filter(|s| *s != Signal::SIGCHLD) {
+            if shutting_down.is_none() {
+                let action = power::take_request().unwrap_or(PowerAction::for_signal(sig));
+                tracing::info!(signal = %sig, action = action.as_str(), "ros-init: shutdown requested");
+                shutting_down = Some((action, Instant::now() + shutdown_bound));
+                let _ = kill(sysinit, Signal::SIGTERM);
+            }
+        }
+        for (pid, status) in reap() {
+            if pid != sysinit {
+                continue;
+            }
+            match shutting_down {
+                Some((action, _)) => {
+                    let e = power::finish(action);
+                    recovery::shell(&format!("{} failed: {e}", action.as_str()));
+                }
+                None => recovery::shell(&sysinit_failure(status)),
+            }
+        }
+        if let Some((action, deadline)) = shutting_down {
+            if Instant::now() >= deadline {
+                tracing::warn!("ros-init: ordered shutdown took too long; forcing it");
+                let e = power::finish(action);
+                recovery::shell(&format!("{} failed: {e}", action.as_str()));
+            }
+        }
+    }
+}
+
+/// Forks the sysinit child; it unblocks signals and runs the async half of the boot.
+fn spawn_sysinit(loaded: LoadedConfig, signals: &SigSet) -> nix::Result<Pid> {
+    let _ = std::fs::remove_file(sysinit::FAILURE_FILE);
+    // SAFETY: PID 1 is single-threaded here, so the child may run arbitrary code after fork.
+    match unsafe { fork() }? {
+        ForkResult::Parent { child } => Ok(child),
+        ForkResult::Child => {
+            let _ = signals.thread_unblock();
+            let code = sysinit::run(loaded);
+            std::process::exit(if code == std::process::ExitCode::SUCCESS {
+                0
+            } else {
+                1
+            });
+        }
+    }
+}
+
+fn wait_signal(set: &SigSet, timeout: Duration) -> Option<Signal> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: 0,
+    };
+    // SAFETY: sigtimedwait reads the set and timeout we own; a null siginfo is allowed.
+    let n = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &ts) };
+    Signal::try_from(n).ok()
+}
+
+/// Reaps every exited child; returns their pids and how they ended.
+fn reap() -> Vec<(Pid, String)> {
+    let mut out = Vec::new();
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => out.push((pid, format!("exit status {code}"))),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => out.push((pid, format!("signal {sig}"))),
+            Ok(WaitStatus::StillAlive) | Err(_) => return out,
             Ok(_) => {}
         }
+    }
+}
+
+fn sysinit_failure(status: String) -> String {
+    match std::fs::read_to_string(sysinit::FAILURE_FILE) {
+        Ok(reason) if !reason.trim().is_empty() => reason.trim().to_owned(),
+        _ => format!("the boot supervisor (sysinit) ended unexpectedly ({status})"),
     }
 }

@@ -18,14 +18,23 @@ pub enum WritableBase {
 #[derive(Debug, thiserror::Error)]
 pub enum RootError {
     #[error("mounting the writable root ({what}) at {NEW_ROOT}: {source}")]
-    Base { what: &'static str, source: nix::Error },
+    Base {
+        what: &'static str,
+        source: nix::Error,
+    },
     #[error("creating {path}: {source}")]
-    Layout { path: String, source: std::io::Error },
+    Layout {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// Mounts the writable base at NEW_ROOT.
 pub fn mount_base(base: &WritableBase) -> Result<(), RootError> {
-    std::fs::create_dir_all(NEW_ROOT).map_err(|source| RootError::Layout { path: NEW_ROOT.into(), source })?;
+    std::fs::create_dir_all(NEW_ROOT).map_err(|source| RootError::Layout {
+        path: NEW_ROOT.into(),
+        source,
+    })?;
     match base {
         WritableBase::Tmpfs => mount(
             Some("rootfs"),
@@ -34,7 +43,10 @@ pub fn mount_base(base: &WritableBase) -> Result<(), RootError> {
             MsFlags::empty(),
             Some("mode=0755"),
         )
-        .map_err(|source| RootError::Base { what: "tmpfs", source }),
+        .map_err(|source| RootError::Base {
+            what: "tmpfs",
+            source,
+        }),
     }
 }
 
@@ -66,7 +78,10 @@ pub fn create_layout(root: &Path) -> Result<(), RootError> {
     for (rel, mode) in dirs {
         let p = root.join(rel);
         if !p.exists() {
-            std::fs::create_dir_all(&p).map_err(|source| RootError::Layout { path: p.display().to_string(), source })?;
+            std::fs::create_dir_all(&p).map_err(|source| RootError::Layout {
+                path: p.display().to_string(),
+                source,
+            })?;
             let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode));
         }
     }
@@ -81,7 +96,10 @@ pub fn create_layout(root: &Path) -> Result<(), RootError> {
     for (rel, target) in links {
         let p = root.join(rel);
         if p.symlink_metadata().is_err() {
-            symlink(target, &p).map_err(|source| RootError::Layout { path: p.display().to_string(), source })?;
+            symlink(target, &p).map_err(|source| RootError::Layout {
+                path: p.display().to_string(),
+                source,
+            })?;
         }
     }
     Ok(())
@@ -97,9 +115,18 @@ mod tests {
         create_layout(dir.path()).unwrap();
         std::fs::write(dir.path().join("home/keep"), b"x").unwrap();
         create_layout(dir.path()).unwrap();
-        assert_eq!(std::fs::read_link(dir.path().join("bin")).unwrap(), Path::new("usr/bin"));
-        assert_eq!(std::fs::read_link(dir.path().join("var/run")).unwrap(), Path::new("../run"));
-        let tmp_mode = std::fs::metadata(dir.path().join("tmp")).unwrap().permissions().mode();
+        assert_eq!(
+            std::fs::read_link(dir.path().join("bin")).unwrap(),
+            Path::new("usr/bin")
+        );
+        assert_eq!(
+            std::fs::read_link(dir.path().join("var/run")).unwrap(),
+            Path::new("../run")
+        );
+        let tmp_mode = std::fs::metadata(dir.path().join("tmp"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(tmp_mode & 0o7777, 0o1777);
         assert!(dir.path().join("home/keep").exists());
     }

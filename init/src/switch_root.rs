@@ -19,12 +19,22 @@ pub fn switch_root(new_root: &Path) -> Result<(), SwitchRootError> {
     for m in ["/dev", "/proc", "/sys", "/run"] {
         let target = new_root.join(m.trim_start_matches('/'));
         let _ = std::fs::create_dir_all(&target);
-        mount(Some(m), &target, None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-            .map_err(|source| SwitchRootError::Move { what: m.into(), source })?;
+        mount(
+            Some(m),
+            &target,
+            None::<&str>,
+            MsFlags::MS_MOVE,
+            None::<&str>,
+        )
+        .map_err(|source| SwitchRootError::Move {
+            what: m.into(),
+            source,
+        })?;
     }
     free_initramfs(new_root);
     chdir(new_root).map_err(SwitchRootError::Enter)?;
-    mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(SwitchRootError::Enter)?;
+    mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+        .map_err(SwitchRootError::Enter)?;
     chroot(".").map_err(SwitchRootError::Enter)?;
     chdir("/").map_err(SwitchRootError::Enter)
 }
@@ -36,7 +46,9 @@ fn free_initramfs(keep: &Path) {
 }
 
 fn remove_tree(dir: &Path, dev: u64, keep: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.filter_map(Result::ok) {
         let path = entry.path();
         if path == keep {

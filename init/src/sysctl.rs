@@ -38,10 +38,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("net/core")).unwrap();
         std::fs::write(dir.path().join("net/core/somaxconn"), "128").unwrap();
-        let entries = [("net.core.somaxconn".to_string(), "1024".to_string()), ("bad..key".to_string(), "1".to_string())];
+        let entries = [
+            ("net.core.somaxconn".to_string(), "1024".to_string()),
+            ("bad..key".to_string(), "1".to_string()),
+        ];
         let n = apply(dir.path(), entries.iter().map(|(k, v)| (k, v)));
         assert_eq!(n, 1);
-        assert_eq!(std::fs::read_to_string(dir.path().join("net/core/somaxconn")).unwrap(), "1024");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("net/core/somaxconn")).unwrap(),
+            "1024"
+        );
         assert_eq!(key_path(Path::new("/proc/sys"), "../etc"), None);
     }
 }

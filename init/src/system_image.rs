@@ -26,7 +26,11 @@ pub enum SystemImageError {
     #[error(transparent)]
     Loop(#[from] loop_device::LoopError),
     #[error("mounting the system image {image} at {target}: {source}")]
-    Mount { image: PathBuf, target: PathBuf, source: nix::Error },
+    Mount {
+        image: PathBuf,
+        target: PathBuf,
+        source: nix::Error,
+    },
 }
 
 /// Locates the image file: in the initrd, else on the medium labelled ROS.
@@ -45,13 +49,18 @@ pub fn locate(medium_wait: Duration) -> Result<PathBuf, SystemImageError> {
         MsFlags::MS_RDONLY,
         None::<&str>,
     )
-    .map_err(|source| SystemImageError::MountMedium { device: found.device.clone(), source })?;
+    .map_err(|source| SystemImageError::MountMedium {
+        device: found.device.clone(),
+        source,
+    })?;
     let image = Path::new(MEDIUM_MOUNT).join(MEDIUM_IMAGE);
     if image.is_file() {
         tracing::info!(device = %found.device.display(), "system image found on the boot medium");
         Ok(image)
     } else {
-        Err(SystemImageError::NotOnMedium { device: found.device })
+        Err(SystemImageError::NotOnMedium {
+            device: found.device,
+        })
     }
 }
 
@@ -59,7 +68,16 @@ pub fn locate(medium_wait: Duration) -> Result<PathBuf, SystemImageError> {
 pub fn mount_at(image: &Path, target: &Path) -> Result<(), SystemImageError> {
     let device = loop_device::attach_read_only(image)?;
     std::fs::create_dir_all(target).ok();
-    mount(Some(&device), target, Some("squashfs"), MsFlags::MS_RDONLY, None::<&str>).map_err(
-        |source| SystemImageError::Mount { image: image.to_path_buf(), target: target.to_path_buf(), source },
+    mount(
+        Some(&device),
+        target,
+        Some("squashfs"),
+        MsFlags::MS_RDONLY,
+        None::<&str>,
     )
+    .map_err(|source| SystemImageError::Mount {
+        image: image.to_path_buf(),
+        target: target.to_path_buf(),
+        source,
+    })
 }

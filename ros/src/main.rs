@@ -14,6 +14,10 @@ fn main() -> ExitCode {
         Personality::SystemDocker => report(cli::system_docker::run(
             std::env::args_os().skip(1).collect(),
         )),
+        Personality::Power(name) => {
+            init_cli_logging();
+            report(cli::power_personality(name))
+        }
         Personality::Ros => {
             init_cli_logging();
             report(cli::run(cli::Cli::parse()))

@@ -8,6 +8,8 @@ pub enum Personality {
     Init,
     /// The docker CLI against System Docker's socket.
     SystemDocker,
+    /// `reboot`, `poweroff`, `halt`, `shutdown`.
+    Power(&'static str),
     /// The `ros` command line.
     Ros,
 }
@@ -20,6 +22,10 @@ pub fn from_argv0(argv0: &str) -> Personality {
     match name {
         "init" => Personality::Init,
         "system-docker" => Personality::SystemDocker,
+        "reboot" => Personality::Power("reboot"),
+        "poweroff" => Personality::Power("poweroff"),
+        "halt" => Personality::Power("halt"),
+        "shutdown" => Personality::Power("shutdown"),
         _ => Personality::Ros,
     }
 }
@@ -36,6 +42,10 @@ mod tests {
             Personality::SystemDocker
         );
         assert_eq!(from_argv0("ros"), Personality::Ros);
+        assert_eq!(
+            from_argv0("/usr/sbin/poweroff"),
+            Personality::Power("poweroff")
+        );
         assert_eq!(from_argv0("/usr/local/bin/anything-else"), Personality::Ros);
     }
 }

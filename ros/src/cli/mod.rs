@@ -1,7 +1,9 @@
 //! The `ros` command line: clap definitions and dispatch into the crates.
 
+pub mod boot_time;
 pub mod completion;
 pub mod config;
+pub mod power;
 pub mod service;
 pub mod system_docker;
 
@@ -25,6 +27,14 @@ pub enum Command {
     Config(config::ConfigArgs),
     /// Manage system services and their containers.
     Service(service::ServiceArgs),
+    /// Show how long each boot step and service took.
+    BootTime(boot_time::BootTimeArgs),
+    /// Reboot in order (`-f`: at once).
+    Reboot(power::PowerArgs),
+    /// Power off in order (`-f`: at once).
+    Poweroff(power::PowerArgs),
+    /// Halt in order (`-f`: at once).
+    Halt(power::PowerArgs),
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
@@ -36,6 +46,27 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Config(args) => config::run(args),
         Command::Service(args) => service::run(args),
+        Command::BootTime(args) => boot_time::run(args),
+        Command::Reboot(args) => power::run(init::power::PowerAction::Reboot, &args),
+        Command::Poweroff(args) => power::run(init::power::PowerAction::Poweroff, &args),
+        Command::Halt(args) => power::run(init::power::PowerAction::Halt, &args),
         Command::Completion { shell } => completion::run(shell),
     }
+}
+
+/// `reboot`, `poweroff`, `halt` and `shutdown` started under their own names.
+pub fn power_personality(name: &str) -> anyhow::Result<()> {
+    use init::power::PowerAction;
+    #[derive(Debug, Parser)]
+    struct Plain {
+        #[command(flatten)]
+        args: power::PowerArgs,
+    }
+    let action = match name {
+        "reboot" => PowerAction::Reboot,
+        "halt" => PowerAction::Halt,
+        "shutdown" => return power::run_shutdown(&power::ShutdownArgs::parse()),
+        _ => PowerAction::Poweroff,
+    };
+    power::run(action, &Plain::parse().args)
 }

@@ -1,0 +1,230 @@
+//! The boot's second half, in PID 1's one child (`ros-sysinit`): System Docker under a
+//! supervisor, the system services in dependency order, the ready line; then, on SIGTERM from
+//! PID 1, the ordered shutdown. PID 1 stays free to reap, and tokio owns its own children.
+
+use crate::timeline::{self, Timeline};
+use os_config::LoadedConfig;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use sysdocker::{
+    daemon_spec_from_config, DaemonClient, Engine, EngineOptions, Project, Scope, Supervisor,
+    SupervisorOptions, UpReport,
+};
+
+/// Why sysinit gave up, for PID 1's recovery banner.
+pub const FAILURE_FILE: &str = "/run/ros/sysinit-failure";
+const SYSTEM_DOCKER_LOG: &str = "/var/log/system-docker.log";
+/// How long User Docker may take to answer before the ready line is given up on.
+const USER_DOCKER_WAIT: Duration = Duration::from_secs(180);
+const DEFAULT_SHUTDOWN_TIMEOUT: u64 = 60;
+
+pub fn run(loaded: LoadedConfig) -> ExitCode {
+    let _ = nix::sys::prctl::set_name(c"ros-sysinit");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(boot_and_serve(loaded)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(reason) => fail(&reason),
+    }
+}
+
+fn fail(reason: &str) -> ExitCode {
+    tracing::error!(reason, "sysinit failed");
+    let _ = os_config::atomic_write(Path::new(FAILURE_FILE), reason.as_bytes(), 0o644);
+    ExitCode::FAILURE
+}
+
+async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
+    let tl_path = Timeline::default_path();
+    let mut tl = Timeline::load(&tl_path);
+    // Catch SIGTERM from the start, so an early shutdown request is not lost.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
+
+    let spec = daemon_spec_from_config(Scope::System, &loaded.config.rancher.system_docker);
+    let options = SupervisorOptions {
+        log_file: Some(SYSTEM_DOCKER_LOG.into()),
+        ..SupervisorOptions::default()
+    };
+    tl.step("system-docker-start");
+    let supervisor = Supervisor::start(spec, options)
+        .await
+        .map_err(|e| format!("System Docker never answered: {e}"))?;
+    tl.step("system-docker-ready");
+    tl.save(&tl_path);
+    tracing::info!(pid = supervisor.pid(), "System Docker is up");
+
+    let project = Project::from_value(&loaded.value, Path::new("/"));
+    for w in &project.warnings {
+        tracing::warn!("services: {w}");
+    }
+    let engine = Engine::new(EngineOptions {
+        system_host: supervisor.spec().host(),
+        ..EngineOptions::default()
+    })
+    .with_reloader(Arc::new(|| {
+        Project::from_value(&os_config::load(Path::new("/")).value, Path::new("/"))
+    }));
+    let report = engine
+        .up(&project, Scope::System)
+        .await
+        .map_err(|e| format!("the system services cannot be scheduled: {e}"))?;
+    log_report(&report);
+    if !report.services.is_empty() && report.failures().count() == report.services.len() {
+        return Err("no system service could start; see the errors above".into());
+    }
+    if let Ok(client) = engine.client(Scope::System).await {
+        record_service_times(&mut tl, client, &report).await;
+    }
+    tl.save(&tl_path);
+
+    announce_ready(&engine, &mut tl).await;
+    tl.save(&tl_path);
+
+    term.recv().await;
+    let timeout = Duration::from_secs(
+        loaded
+            .config
+            .rancher
+            .shutdown_timeout
+            .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
+    );
+    shutdown(&engine, &project, supervisor, timeout).await;
+    Ok(())
+}
+
+fn log_report(report: &UpReport) {
+    for r in &report.services {
+        match &r.result {
+            Ok(done) => tracing::info!(service = %r.name, result = ?done.action, "service up"),
+            Err(e) => tracing::error!(service = %r.name, error = %e, "service failed"),
+        }
+    }
+}
+
+/// Docker's wall-clock timestamps as seconds since boot, for the timeline.
+async fn record_service_times(tl: &mut Timeline, client: &DaemonClient, report: &UpReport) {
+    let wall_now = std::time::SystemTime::now();
+    let boot_now = timeline::now();
+    let since_boot = |rfc3339: Option<String>| -> Option<f64> {
+        let t = humantime::parse_rfc3339_weak(rfc3339.as_deref()?).ok()?;
+        let age = wall_now.duration_since(t).ok()?.as_secs_f64();
+        let v = boot_now - age;
+        (v > 0.0).then_some(v)
+    };
+    for r in &report.services {
+        let name = format!("service:{}", r.name);
+        let Ok(info) = client.docker.inspect_container(&r.name, None).await else {
+            tl.record(&name, "failed", None);
+            continue;
+        };
+        let state = info.state.unwrap_or_default();
+        let mut push = |kind: &str, t: Option<f64>| {
+            if let Some(t) = t {
+                tl.events.push(timeline::Event {
+                    name: name.clone(),
+                    kind: kind.into(),
+                    t,
+                    detail: None,
+                });
+            }
+        };
+        push("created", since_boot(info.created));
+        push("started", since_boot(state.started_at));
+        if !state.running.unwrap_or(false) {
+            push("exited", since_boot(state.finished_at));
+        }
+    }
+    tl.events.sort_by(|a, b| a.t.total_cmp(&b.t));
+}
+
+/// Waits (bounded) for User Docker, then prints the ready line and writes /etc/issue.
+async fn announce_ready(engine: &Engine, tl: &mut Timeline) {
+    match engine.client(Scope::User).await {
+        Ok(_) => {}
+        Err(_) => {
+            match sysdocker::client::connect(&Scope::User.host_from_env(), USER_DOCKER_WAIT).await {
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e, "User Docker did not answer; the system is up without it");
+                    return;
+                }
+            }
+        }
+    }
+    tl.step("ready");
+    let t = timeline::now();
+    eprintln!("ros: ready in {t:.1} s");
+    crate::issue::write(Path::new("/etc/issue"));
+}
+
+/// User containers first, then system services in reverse dependency order with the console
+/// last, each bounded by `timeout`; then System Docker itself.
+async fn shutdown(engine: &Engine, project: &Project, supervisor: Supervisor, timeout: Duration) {
+    tracing::info!(
+        timeout_s = timeout.as_secs(),
+        "shutdown: stopping user containers"
+    );
+    if let Ok(user) =
+        sysdocker::client::connect(&Scope::User.host_from_env(), Duration::from_secs(2)).await
+    {
+        stop_all_containers(&user, timeout).await;
+    }
+    let mut order: Vec<String> = project
+        .select(Some(Scope::System), &[])
+        .and_then(|services| Project::graph(&services))
+        .map(|g| g.order().iter().rev().cloned().collect())
+        .unwrap_or_else(|_| project.services.keys().rev().cloned().collect());
+    // The console goes last, so an operator sees the shutdown to its end.
+    if let Some(i) = order.iter().position(|n| n == "console") {
+        let console = order.remove(i);
+        order.push(console);
+    }
+    for name in order {
+        tracing::info!(service = %name, "shutdown: stopping");
+        if let Err(e) = engine
+            .stop(project, std::slice::from_ref(&name), timeout)
+            .await
+        {
+            tracing::warn!(service = %name, error = %e, "shutdown: stop failed");
+        }
+    }
+    tracing::info!("shutdown: stopping System Docker");
+    supervisor.stop().await;
+}
+
+/// Stops every running container of a daemon at once, each with `timeout` before SIGKILL.
+async fn stop_all_containers(client: &DaemonClient, timeout: Duration) {
+    use bollard::query_parameters::{ListContainersOptions, StopContainerOptionsBuilder};
+    let Ok(list) = client
+        .docker
+        .list_containers(None::<ListContainersOptions>)
+        .await
+    else {
+        return;
+    };
+    let mut tasks = Vec::new();
+    for c in list {
+        let Some(id) = c.id else { continue };
+        let docker = client.docker.clone();
+        let opts = StopContainerOptionsBuilder::default()
+            .t(i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX))
+            .build();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = docker.stop_container(&id, Some(opts)).await {
+                tracing::warn!(container = %id, error = %e, "shutdown: user container stop failed");
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
