@@ -1,1 +1,23 @@
-//! Writes `docker load`-able image archives from root filesystem directories, daemonless (not built yet).
+//! Writes `docker load`-able image archives (the `docker save` layout) from root filesystem
+//! directories, without a Docker daemon. Output is byte-for-byte deterministic: entries are
+//! sorted, mtimes are clamped, owners are numeric and JSON is written in a fixed order.
+
+mod archive;
+mod config;
+mod error;
+mod layer;
+
+pub use archive::{write_archive, ImageInfo};
+pub use config::ImageConfig;
+pub use error::Error;
+pub use layer::Layer;
+
+/// `sha256:<hex>` of some bytes, the digest form Docker uses for ids and diff ids.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 pub const DEFAULT_HOSTNAME: &str = "ros";
 /// The console user, as RancherOS v1 numbered it.
 pub const RANCHER_UID: u32 = 1100;
-pub const DOCKER_GID: u32 = 1101;
+pub const DOCKER_GID: u32 = 999;
 
 fn passwd() -> String {
     format!(
@@ -81,7 +81,7 @@ mod tests {
                 && read("os-release").contains("VERSION=1.2.3\n")
         );
         assert!(read("passwd").contains("rancher:x:1100:1100:"));
-        assert!(read("group").contains("docker:x:1101:rancher"));
+        assert!(read("group").contains("docker:x:999:rancher"));
         assert_eq!(read("hostname"), "box\n");
     }
 }

@@ -1,1 +1,41 @@
-//! Running containers on System Docker and User Docker: daemon launch and the compose-style service engine (not built yet).
+//! Running containers on System Docker and User Docker: launching a dockerd (system or user)
+//! with its flags under a supervisor, and the compose-style service engine over `bollard`
+//! (dependency graph, parallel start, one-shots, reconcile by spec hash, bundled images).
+//!
+//! PID 1 uses [`Supervisor::start`] with a [`DaemonSpec`] from [`daemon_spec_from_config`],
+//! then [`admin::load_project`] and [`Engine::up`]. `ros service` uses [`admin`] and [`Engine`].
+
+pub mod admin;
+pub mod client;
+pub mod container_spec;
+pub mod daemon;
+pub mod daemon_config;
+pub mod engine;
+pub mod error;
+pub mod executor;
+pub mod graph;
+pub mod images;
+pub mod includes;
+pub mod interpolate;
+pub mod project;
+pub mod reconcile;
+pub mod scope;
+pub mod service;
+pub mod spec_hash;
+pub mod supervisor;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use bollard::container::LogOutput;
+pub use client::DaemonClient;
+pub use daemon::DaemonSpec;
+pub use daemon_config::daemon_spec_from_config;
+pub use engine::{Engine, EngineOptions, ServiceStatus, UpReport};
+pub use error::{Error, Result};
+pub use executor::ServiceReport;
+pub use images::ImageSources;
+pub use project::Project;
+pub use reconcile::{Action, Reconciled};
+pub use scope::Scope;
+pub use service::Service;
+pub use supervisor::{Supervisor, SupervisorOptions};

@@ -1,0 +1,277 @@
+//! The console container's entry point (`ros console-init`): the `rancher` user's home and SSH
+//! keys, host keys generated once and kept under /var/lib/rancher, sshd with key
+//! authentication only, and a getty on each kernel console (autologin where configured).
+
+use super::respawn::{self, Program};
+use os_config::model::CloudConfig;
+use std::collections::BTreeSet;
+use std::os::unix::fs::{chown, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const USER: &str = "rancher";
+pub const UID: u32 = crate::etc_seed::RANCHER_UID;
+/// Host keys live on the state (persistent when there is one), not in the container.
+pub const HOST_KEY_DIR: &str = "/var/lib/rancher/ssh";
+const KEY_TYPES: [&str; 3] = ["ed25519", "ecdsa", "rsa"];
+const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ConsoleError + 'a {
+    move |source| ConsoleError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub fn run() -> Result<(), ConsoleError> {
+    let loaded = os_config::load(Path::new("/"));
+    let cfg = &loaded.config;
+    let home = Path::new("/home").join(USER);
+    prepare_home(&home)?;
+    let keys = authorized_keys(&home, &cfg.ssh_authorized_keys)?;
+    tracing::info!(keys, "authorized keys for {USER}");
+    if let Some(password) = cfg.rancher.password.as_deref() {
+        set_password(password);
+    }
+    let mut programs = Vec::new();
+    if cfg.rancher.ssh.daemon != Some(false) {
+        ensure_host_keys(Path::new(HOST_KEY_DIR), &cfg.rancher.ssh.keys)?;
+        std::fs::create_dir_all("/run/sshd").map_err(io("creating", Path::new("/run/sshd")))?;
+        let text = sshd_config(cfg);
+        std::fs::write(SSHD_CONFIG, text).map_err(io("writing", Path::new(SSHD_CONFIG)))?;
+        programs.push(Program {
+            name: "sshd".into(),
+            argv: vec![
+                "/usr/sbin/sshd".into(),
+                "-D".into(),
+                "-e".into(),
+                "-f".into(),
+                SSHD_CONFIG.into(),
+            ],
+        });
+    }
+    let autologin: BTreeSet<String> = cfg
+        .rancher
+        .autologin
+        .as_ref()
+        .map(|a| a.to_list().into_iter().collect())
+        .unwrap_or_default();
+    for tty in consoles(&std::fs::read_to_string("/proc/cmdline").unwrap_or_default()) {
+        if Path::new("/dev").join(&tty).exists() {
+            programs.push(getty(&tty, autologin.contains(&tty)));
+        }
+    }
+    respawn::run(programs);
+    Ok(())
+}
+
+/// The kernel consoles from `console=` arguments (`ttyS0,115200n8` → `ttyS0`), tty1 if none.
+pub fn consoles(cmdline: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for arg in cmdline.split_whitespace() {
+        if let Some(v) = arg.strip_prefix("console=") {
+            let name = v.split(',').next().unwrap_or(v).to_owned();
+            if !name.is_empty() && !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push("tty1".into());
+    }
+    out
+}
+
+pub fn getty(tty: &str, autologin: bool) -> Program {
+    let mut argv: Vec<String> = vec!["/sbin/agetty".into(), "--noclear".into()];
+    if autologin {
+        argv.extend(["--autologin".into(), USER.into()]);
+    }
+    if tty.starts_with("ttyS") {
+        argv.extend([
+            "-L".into(),
+            tty.into(),
+            "115200,38400,9600".into(),
+            "vt100".into(),
+        ]);
+    } else {
+        argv.extend([tty.into(), "linux".into()]);
+    }
+    Program {
+        name: format!("getty {tty}"),
+        argv,
+    }
+}
+
+fn prepare_home(home: &Path) -> Result<(), ConsoleError> {
+    let ssh = home.join(".ssh");
+    if !ssh.exists() {
+        std::fs::create_dir_all(&ssh).map_err(io("creating", &ssh))?;
+        let _ = std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o700));
+        let _ = chown(home, Some(UID), Some(UID));
+        let _ = chown(&ssh, Some(UID), Some(UID));
+    }
+    Ok(())
+}
+
+/// Merges the configured keys into authorized_keys (keys already there stay); returns the count.
+fn authorized_keys(home: &Path, keys: &[String]) -> Result<usize, ConsoleError> {
+    let path = home.join(".ssh/authorized_keys");
+    let existing = std::fs::read_to_string(&path).unwrap_or_default();
+    let merged = merge_keys(&existing, keys);
+    os_config::atomic_write(&path, merged.as_bytes(), 0o600).map_err(io("writing", &path))?;
+    let _ = chown(&path, Some(UID), Some(UID));
+    Ok(merged.lines().count())
+}
+
+pub fn merge_keys(existing: &str, keys: &[String]) -> String {
+    let mut lines: Vec<String> = existing
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    for k in keys {
+        let k = k.trim();
+        if !k.is_empty() && !lines.iter().any(|l| l.trim() == k) {
+            lines.push(k.to_owned());
+        }
+    }
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// Host keys from `rancher.ssh.keys` when given, else generated once; both kept in `dir`.
+fn ensure_host_keys(
+    dir: &Path,
+    configured: &indexmap::IndexMap<String, String>,
+) -> Result<(), ConsoleError> {
+    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    for t in KEY_TYPES {
+        let key = dir.join(format!("ssh_host_{t}_key"));
+        if let (Some(private), Some(public)) =
+            (configured.get(t), configured.get(&format!("{t}-pub")))
+        {
+            os_config::atomic_write(&key, private.as_bytes(), 0o600)
+                .map_err(io("writing", &key))?;
+            let pubfile = dir.join(format!("ssh_host_{t}_key.pub"));
+            os_config::atomic_write(&pubfile, public.as_bytes(), 0o644)
+                .map_err(io("writing", &pubfile))?;
+            continue;
+        }
+        if key.exists() {
+            continue;
+        }
+        let status = Command::new("ssh-keygen")
+            .args(["-q", "-t", t, "-N", "", "-f"])
+            .arg(&key)
+            .status();
+        match status {
+            Ok(s) if s.success() => tracing::info!(key_type = t, "generated ssh host key"),
+            Ok(s) => tracing::error!(key_type = t, status = %s, "ssh-keygen failed"),
+            Err(e) => tracing::error!(key_type = t, error = %e, "cannot run ssh-keygen"),
+        }
+    }
+    Ok(())
+}
+
+pub fn sshd_config(cfg: &CloudConfig) -> String {
+    let ssh = &cfg.rancher.ssh;
+    let mut out = String::from(
+        "# Written by ros console-init from rancher.ssh; edits are replaced at boot.\n",
+    );
+    out.push_str(&format!("Port {}\n", ssh.port.unwrap_or(22)));
+    if let Some(addr) = ssh.listen_address.as_deref() {
+        out.push_str(&format!("ListenAddress {addr}\n"));
+    }
+    for t in KEY_TYPES {
+        out.push_str(&format!("HostKey {HOST_KEY_DIR}/ssh_host_{t}_key\n"));
+    }
+    out.push_str(
+        "PermitRootLogin no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
+         PubkeyAuthentication yes\nAuthorizedKeysFile .ssh/authorized_keys\nUsePAM yes\n\
+         PrintMotd no\nClientAliveInterval 180\nAcceptEnv LANG LC_*\n",
+    );
+    out
+}
+
+fn set_password(password: &str) {
+    use std::io::Write;
+    let child = Command::new("chpasswd")
+        .stdin(std::process::Stdio::piped())
+        .spawn();
+    match child {
+        Ok(mut c) => {
+            if let Some(mut stdin) = c.stdin.take() {
+                let _ = writeln!(stdin, "{USER}:{password}");
+            }
+            let _ = c.wait();
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot set the rancher password"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consoles_from_cmdline() {
+        assert_eq!(
+            consoles("BOOT_IMAGE=/v console=tty1 console=ttyS0,115200n8 quiet"),
+            vec!["tty1", "ttyS0"]
+        );
+        assert_eq!(consoles("quiet"), vec!["tty1"]);
+    }
+
+    #[test]
+    fn gettys_autologin_where_asked() {
+        let g = getty("ttyS0", true);
+        assert_eq!(
+            g.argv,
+            vec![
+                "/sbin/agetty",
+                "--noclear",
+                "--autologin",
+                "rancher",
+                "-L",
+                "ttyS0",
+                "115200,38400,9600",
+                "vt100"
+            ]
+        );
+        let g = getty("tty1", false);
+        assert_eq!(g.argv, vec!["/sbin/agetty", "--noclear", "tty1", "linux"]);
+    }
+
+    #[test]
+    fn keys_merge_without_duplicates() {
+        let out = merge_keys(
+            "ssh-ed25519 AAA a\n\n",
+            &["ssh-ed25519 AAA a".into(), "ssh-rsa BBB b".into()],
+        );
+        assert_eq!(out, "ssh-ed25519 AAA a\nssh-rsa BBB b\n");
+    }
+
+    #[test]
+    fn sshd_allows_keys_only() {
+        let mut cfg = CloudConfig::default();
+        cfg.rancher.ssh.port = Some(2222);
+        let text = sshd_config(&cfg);
+        assert!(text.contains("Port 2222\n") && text.contains("PasswordAuthentication no\n"));
+        assert!(
+            text.contains("KbdInteractiveAuthentication no\n")
+                && text.contains("PermitRootLogin no\n")
+        );
+    }
+}

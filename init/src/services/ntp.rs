@@ -1,0 +1,51 @@
+//! The ntp container's entry point (`ros ntpd`): chrony's configuration from `rancher.ntp`,
+//! then chronyd in the foreground.
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::Command;
+
+const CONF: &str = "/etc/chrony/chrony.conf";
+const CHRONY_UID: u32 = 102;
+
+pub fn config(servers: &[String]) -> String {
+    let mut out = String::from("# Written by ros ntpd from rancher.ntp.servers.\n");
+    if servers.is_empty() {
+        out.push_str("# No servers configured: the clock runs free.\n");
+    }
+    for s in servers {
+        out.push_str(&format!("server {s} iburst\n"));
+    }
+    out.push_str("driftfile /var/lib/chrony/chrony.drift\nmakestep 1.0 3\nrtcsync\n");
+    out
+}
+
+/// Writes the configuration and replaces this process with chronyd; returns only on failure.
+pub fn run() -> std::io::Error {
+    let loaded = os_config::load(Path::new("/"));
+    let servers = &loaded.config.rancher.ntp.servers;
+    tracing::info!(servers = ?servers, "chrony");
+    if let Err(e) =
+        std::fs::create_dir_all("/etc/chrony").and_then(|_| std::fs::write(CONF, config(servers)))
+    {
+        return e;
+    }
+    // /run is the host's; chronyd wants its socket directory there, owned by _chrony.
+    for dir in ["/run/chrony", "/var/lib/chrony"] {
+        let _ = std::fs::create_dir_all(dir);
+        let _ = std::os::unix::fs::chown(dir, Some(CHRONY_UID), Some(CHRONY_UID));
+    }
+    Command::new("/usr/sbin/chronyd")
+        .args(["-d", "-u", "_chrony", "-f", CONF])
+        .exec()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn servers_become_lines() {
+        let c = super::config(&["10.0.0.1".into(), "ntp.example".into()]);
+        assert!(c.contains("server 10.0.0.1 iburst\nserver ntp.example iburst\n"));
+        assert!(super::config(&[]).contains("No servers configured"));
+    }
+}

@@ -1,0 +1,198 @@
+//! `ros service` operations on the configuration: enable, disable, delete, and the list of
+//! every known service. Writes go to `cloud-config.yml` atomically (mode 0600).
+
+use std::path::{Path, PathBuf};
+
+use os_config::key_path::KeyPath;
+use yaml_serde::Value;
+
+use crate::error::{Error, Result};
+use crate::includes;
+use crate::project::Project;
+
+/// Loads the merged config under `root` and resolves its service set. Config diagnostics
+/// come first in `warnings`.
+pub fn load_project(root: &Path) -> Project {
+    let loaded = os_config::load(root);
+    let mut project = Project::from_value(&loaded.value, root);
+    let mut warnings: Vec<String> = loaded.diagnostics.iter().map(|d| d.to_string()).collect();
+    warnings.append(&mut project.warnings);
+    project.warnings = warnings;
+    project
+}
+
+fn cloud_config_path(root: &Path) -> PathBuf {
+    os_config::paths::cloud_config(root)
+}
+
+fn read_user_config(root: &Path) -> Result<Value> {
+    let path = cloud_config_path(root);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => os_config::document::parse_value(&text, Some(&path))
+            .map_err(|d| Error::Config(d.to_string())),
+        Ok(_) => Ok(Value::Mapping(Default::default())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Value::Mapping(Default::default()))
+        }
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+fn write_user_config(root: &Path, value: &Value) -> Result<()> {
+    let path = cloud_config_path(root);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    let text = yaml_serde::to_string(value).map_err(|e| Error::Config(e.to_string()))?;
+    let text = format!("#cloud-config\n{text}");
+    os_config::atomic_write(&path, text.as_bytes(), os_config::CONFIG_FILE_MODE)
+        .map_err(|e| Error::io(path, e))
+}
+
+fn include_key(name: &str) -> KeyPath {
+    KeyPath::keys(["rancher", "services_include", name])
+}
+
+fn set_include(root: &Path, name: &str, enabled: Option<bool>) -> Result<bool> {
+    let mut value = read_user_config(root)?;
+    let key = include_key(name);
+    let changed = match enabled {
+        Some(on) => {
+            let before = key.get(&value).cloned();
+            key.set(&mut value, Value::Bool(on))
+                .map_err(|e| Error::Config(e.to_string()))?;
+            before != Some(Value::Bool(on))
+        }
+        None => key.remove(&mut value),
+    };
+    if changed {
+        write_user_config(root, &value)?;
+    }
+    Ok(changed)
+}
+
+/// Where an enable argument's definition would come from, checked before enabling.
+fn check_definition(root: &Path, name: &str) -> Result<PathBuf> {
+    includes::resolve(root, name).map_err(|looked| {
+        let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
+        Error::Config(format!(
+            "{name}: no service definition found (looked at {})",
+            looked.join(", ")
+        ))
+    })
+}
+
+/// Validates a definition file: it must parse as a fragment with at least one service.
+fn check_fragment(path: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let map = includes::parse_fragment(&text, path).map_err(Error::Config)?;
+    if map.is_empty() {
+        return Err(Error::Config(format!(
+            "{}: defines no service",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `ros service enable NAME|PATH|URL`: a URL is fetched once into the cache first.
+/// Returns whether the config changed.
+pub async fn enable(root: &Path, name: &str) -> Result<bool> {
+    if includes::is_url(name) {
+        let cache = includes::cache_file(root, name);
+        if !cache.is_file() {
+            let body = fetch(name).await?;
+            if let Some(dir) = cache.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            os_config::atomic_write(&cache, &body, 0o644).map_err(|e| Error::io(&cache, e))?;
+        }
+    }
+    let path = check_definition(root, name)?;
+    check_fragment(&path)?;
+    set_include(root, name, Some(true))
+}
+
+/// `ros service disable NAME`: keeps the entry, set to `false`.
+pub fn disable(root: &Path, name: &str) -> Result<bool> {
+    set_include(root, name, Some(false))
+}
+
+/// `ros service delete NAME`: drops the entry and any cached download.
+pub fn delete(root: &Path, name: &str) -> Result<bool> {
+    if includes::is_url(name) {
+        let cache = includes::cache_file(root, name);
+        if cache.is_file() {
+            std::fs::remove_file(&cache).map_err(|e| Error::io(&cache, e))?;
+        }
+    }
+    set_include(root, name, None)
+}
+
+/// A known service and whether it is enabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownService {
+    /// The include name (or service name for `rancher.services`).
+    pub name: String,
+    pub enabled: bool,
+    /// Services it defines that are in the current project (empty when disabled).
+    pub services: Vec<String>,
+}
+
+/// Every known service: `rancher.services`, every `services_include` entry, and every
+/// bundled or local definition not mentioned in the config (disabled).
+pub fn known_services(root: &Path, project: &Project) -> Vec<KnownService> {
+    let mut out: Vec<KnownService> = Vec::new();
+    for s in project.services.values() {
+        let include = match &s.origin {
+            crate::service::Origin::Config => s.name.clone(),
+            crate::service::Origin::Include { name, .. } => name.clone(),
+        };
+        match out.iter_mut().find(|k| k.name == include) {
+            Some(k) => k.services.push(s.name.clone()),
+            None => out.push(KnownService {
+                name: include,
+                enabled: true,
+                services: vec![s.name.clone()],
+            }),
+        }
+    }
+    for d in &project.disabled {
+        if !out.iter().any(|k| &k.name == d) {
+            out.push(KnownService {
+                name: d.clone(),
+                enabled: false,
+                services: Vec::new(),
+            });
+        }
+    }
+    for a in includes::available(root) {
+        if !out.iter().any(|k| k.name == a) {
+            out.push(KnownService {
+                name: a,
+                enabled: false,
+                services: Vec::new(),
+            });
+        }
+    }
+    out
+}
+
+/// Fetches a service definition over HTTP(S), bounded to 30 s.
+async fn fetch(url: &str) -> Result<Vec<u8>> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| Error::Config(format!("{url}: {e}")))?;
+    let resp = client
+        .get(url)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| Error::Config(format!("fetching {url}: {e}")))?;
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| Error::Config(format!("fetching {url}: {e}")))?;
+    Ok(bytes.to_vec())
+}

@@ -1,0 +1,126 @@
+//! `rancher.system_docker` / `rancher.docker` → [`DaemonSpec`]: config values override the
+//! built-in defaults of each scope.
+
+use std::path::PathBuf;
+
+use os_config::model::DockerConfig;
+
+use crate::daemon::DaemonSpec;
+use crate::scope::Scope;
+
+/// The dockerd description for `scope` from its config section.
+pub fn daemon_spec_from_config(scope: Scope, config: &DockerConfig) -> DaemonSpec {
+    let mut spec = DaemonSpec::defaults(scope);
+    if !config.host.is_empty() {
+        spec.hosts = config
+            .host
+            .iter()
+            .map(|h| {
+                if h.starts_with('/') {
+                    format!("unix://{h}")
+                } else {
+                    h.clone()
+                }
+            })
+            .collect();
+    }
+    let path = |v: &Option<String>| v.as_ref().filter(|s| !s.is_empty()).map(PathBuf::from);
+    if let Some(p) = path(&config.data_root).or_else(|| path(&config.graph)) {
+        spec.data_root = Some(p);
+    }
+    if let Some(p) = path(&config.exec_root) {
+        spec.exec_root = Some(p);
+    }
+    if let Some(p) = path(&config.pid_file) {
+        spec.pid_file = Some(p);
+    }
+    let set = |dst: &mut Option<String>, v: &Option<String>| {
+        if let Some(v) = v.as_ref().filter(|s| !s.is_empty()) {
+            *dst = Some(v.clone());
+        }
+    };
+    set(&mut spec.bridge, &config.bridge);
+    set(&mut spec.bip, &config.bip);
+    set(&mut spec.storage_driver, &config.storage_driver);
+    set(&mut spec.group, &config.group);
+    set(&mut spec.log_driver, &config.log_driver);
+    spec.log_opts = config.log_opts.clone();
+    spec.args = config.args.clone();
+    let mut extra = Vec::new();
+    if config.debug == Some(true) {
+        extra.push("--debug".to_string());
+    }
+    if let Some(v) = config.live_restore {
+        extra.push(format!("--live-restore={v}"));
+    }
+    if let Some(v) = config.userland_proxy {
+        extra.push(format!("--userland-proxy={v}"));
+    }
+    if let Some(v) = config.selinux_enabled {
+        extra.push(format!("--selinux-enabled={v}"));
+    }
+    if let Some(mtu) = config.mtu {
+        extra.push(format!("--mtu={mtu}"));
+    }
+    if let Some(f) = config
+        .config_file
+        .as_ref()
+        .filter(|f| std::path::Path::new(f).is_file())
+    {
+        extra.push(format!("--config-file={f}"));
+    }
+    if let Some(c) = config.containerd.as_ref().filter(|c| !c.is_empty()) {
+        extra.push(format!("--containerd={c}"));
+    }
+    extra.extend(
+        config
+            .registry_mirror
+            .iter()
+            .map(|m| format!("--registry-mirror={m}")),
+    );
+    extra.extend(
+        config
+            .insecure_registry
+            .iter()
+            .map(|r| format!("--insecure-registry={r}")),
+    );
+    extra.extend(config.extra_args.iter().cloned());
+    spec.extra_args = extra;
+    spec.tls = config.tls;
+    spec.tls_args = config.tls_args.clone();
+    spec.environment = config.environment.clone();
+    spec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rancheros_v1_system_docker_section() {
+        let cfg: DockerConfig = yaml_serde::from_str(
+            "storage_driver: overlay2\nbridge: none\ngraph: /var/lib/system-docker\nhost: [unix:///var/run/system-docker.sock]\n\
+             log_opts: {max-size: 25m, max-file: '2'}\nextra_args: [--debug-x]\nargs: [daemon]\ntls: true\ntls_args: [--tlsverify]",
+        )
+        .unwrap();
+        let spec = daemon_spec_from_config(Scope::System, &cfg);
+        let args = spec.to_args();
+        for want in [
+            "--host=unix:///var/run/system-docker.sock",
+            "--data-root=/var/lib/system-docker",
+            "--storage-driver=overlay2",
+            "--bridge=none",
+            "--log-opt=max-size=25m",
+            "--log-opt=max-file=2",
+            "--tlsverify",
+            "--debug-x",
+        ] {
+            assert!(
+                args.contains(&want.to_string()),
+                "{want} missing from {args:?}"
+            );
+        }
+        assert!(!args.contains(&"daemon".to_string()));
+        assert_eq!(args.last().map(String::as_str), Some("--debug-x"));
+    }
+}

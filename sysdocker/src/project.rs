@@ -1,0 +1,258 @@
+//! The service set of a merged config: `rancher.services` plus enabled `rancher.services_include`
+//! fragments, interpolated from `rancher.environment`. Never fails: a bad service or fragment
+//! becomes a warning and the rest comes up.
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+use os_config::model::{ListOrMap, ServiceSpec};
+use yaml_serde::Value;
+
+use crate::error::Result;
+use crate::graph::Graph;
+use crate::includes;
+use crate::interpolate::{fill_environment, interpolate_value};
+use crate::scope::Scope;
+use crate::service::{Origin, Service};
+
+/// A resolved service set.
+#[derive(Debug, Clone, Default)]
+pub struct Project {
+    pub services: IndexMap<String, Service>,
+    /// `services_include` entries set to `false`.
+    pub disabled: Vec<String>,
+    /// Everything skipped or suspicious, one line each, naming file/line or service.
+    pub warnings: Vec<String>,
+    pub environment: IndexMap<String, String>,
+}
+
+impl Project {
+    /// Builds the set from the merged config value; include paths resolve under `root`.
+    pub fn from_value(config: &Value, root: &Path) -> Project {
+        let mut p = Project::default();
+        let rancher = config.get("rancher");
+        let section = |key: &str| rancher.and_then(|r| r.get(key));
+        if let Some(Value::Mapping(env)) = section("environment") {
+            for (k, v) in env {
+                if let (Some(k), Some(v)) = (scalar(k), scalar(v).or(Some(String::new()))) {
+                    p.environment.insert(k, v);
+                }
+            }
+        }
+        if let Some(Value::Mapping(services)) = section("services") {
+            for (name, def) in services {
+                let Some(name) = scalar(name) else { continue };
+                p.add(&name, def.clone(), Origin::Config, None);
+            }
+        }
+        if let Some(Value::Mapping(includes)) = section("services_include") {
+            for (name, enabled) in includes {
+                let Some(name) = scalar(name) else { continue };
+                if !matches!(enabled, Value::Bool(true))
+                    && scalar(enabled).as_deref() != Some("true")
+                {
+                    p.disabled.push(name);
+                    continue;
+                }
+                p.add_include(root, &name);
+            }
+        }
+        p
+    }
+
+    fn add_include(&mut self, root: &Path, name: &str) {
+        let path = match includes::resolve(root, name) {
+            Ok(p) => p,
+            Err(looked) => {
+                let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
+                self.warnings.push(format!(
+                    "services_include {name}: no definition found (looked at {})",
+                    looked.join(", ")
+                ));
+                return;
+            }
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.warnings.push(format!("{}: {e}", path.display()));
+                return;
+            }
+        };
+        match includes::parse_fragment(&text, &path) {
+            Ok(map) => {
+                for (svc, def) in map {
+                    let Some(svc) = scalar(&svc) else { continue };
+                    if self.services.contains_key(&svc) {
+                        self.warnings.push(format!(
+                            "{}: service {svc} is already defined in rancher.services; that definition wins",
+                            path.display()
+                        ));
+                        continue;
+                    }
+                    let origin = Origin::Include {
+                        name: name.to_string(),
+                        path: path.clone(),
+                    };
+                    self.add(&svc, def, origin, Some(&path));
+                }
+            }
+            Err(msg) => self
+                .warnings
+                .push(format!("{msg} (services_include {name} skipped)")),
+        }
+    }
+
+    fn add(&mut self, name: &str, mut def: Value, origin: Origin, file: Option<&Path>) {
+        let where_ = file.map_or_else(
+            || "rancher.services".to_string(),
+            |f| f.display().to_string(),
+        );
+        for var in interpolate_value(&mut def, &self.environment) {
+            self.warnings.push(format!(
+                "{where_}: service {name}: variable {var} is not set in rancher.environment; using an empty string"
+            ));
+        }
+        let mut unknown = Vec::new();
+        let spec: std::result::Result<ServiceSpec, _> =
+            serde_ignored::deserialize(def, |path| unknown.push(path.to_string()));
+        for key in unknown {
+            self.warnings.push(format!(
+                "{where_}: service {name}: unknown key {key} ignored"
+            ));
+        }
+        match spec {
+            Ok(mut spec) => {
+                spec.environment = ListOrMap::List(self.effective_environment(&spec.environment));
+                self.services
+                    .insert(name.to_string(), Service::new(name, spec, origin));
+            }
+            Err(e) => self
+                .warnings
+                .push(format!("{where_}: service {name}: {e}; service skipped")),
+        }
+    }
+
+    fn effective_environment(&self, env: &ListOrMap) -> Vec<String> {
+        let items: Vec<String> = env
+            .entries()
+            .into_iter()
+            .map(|(k, v)| match v {
+                Some(v) => format!("{k}={v}"),
+                None => k,
+            })
+            .collect();
+        fill_environment(&items, &self.environment)
+    }
+
+    /// The services to act on: `names` (all when empty) of `scope` (any when `None`), plus
+    /// everything they wait for in the same scope.
+    pub fn select(&self, scope: Option<Scope>, names: &[String]) -> Result<Vec<&Service>> {
+        for n in names {
+            if !self.services.contains_key(n) {
+                return Err(crate::Error::UnknownService(n.clone()));
+            }
+        }
+        let in_scope = |s: &Service| scope.is_none_or(|sc| s.scope == sc);
+        let mut chosen: IndexMap<&str, &Service> = IndexMap::new();
+        let mut todo: Vec<&str> = if names.is_empty() {
+            self.services.keys().map(String::as_str).collect()
+        } else {
+            names.iter().map(String::as_str).collect()
+        };
+        while let Some(n) = todo.pop() {
+            let Some(s) = self.services.get(n) else {
+                continue;
+            };
+            if !in_scope(s) || chosen.contains_key(n) {
+                continue;
+            }
+            chosen.insert(n, s);
+            if !names.is_empty() {
+                todo.extend(s.waits_for().iter().filter_map(|d| {
+                    self.services
+                        .get_key_value(d.as_str())
+                        .map(|(k, _)| k.as_str())
+                }));
+                // `before` edges point at us from the other side.
+                for (other, svc) in &self.services {
+                    if svc.runs_before().iter().any(|b| b == n) {
+                        todo.push(other.as_str());
+                    }
+                }
+            }
+        }
+        let mut out: Vec<&Service> = chosen.into_values().collect();
+        out.sort_by_key(|s| self.services.get_index_of(&s.name));
+        Ok(out)
+    }
+
+    /// The checked dependency graph over `services`.
+    pub fn graph(services: &[&Service]) -> Result<Graph> {
+        let mut edges = Vec::new();
+        for s in services {
+            for d in s.waits_for() {
+                edges.push((s.name.clone(), d));
+            }
+            for b in s.runs_before() {
+                edges.push((b, s.name.clone()));
+            }
+        }
+        Graph::new(services.iter().map(|s| s.name.as_str()), edges)
+    }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_services_with_interpolation_and_warnings() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join(includes::BUNDLED_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("good.yml"),
+            "services:\n  good: {image: 'g:${TAG}'}\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("bad.yml"), "bad:\n  image: [unclosed\n").unwrap();
+        let cfg: Value = yaml_serde::from_str(
+            "rancher:\n  environment: {TAG: '1.0', HTTP_PROXY: p}\n  services:\n    a:\n      image: 'x:${TAG}'\n      environment: [HTTP_*, 'B=2']\n      bogus_key: 1\n  services_include: {good: true, bad: true, off: false}\n",
+        )
+        .unwrap();
+        let p = Project::from_value(&cfg, root.path());
+        assert_eq!(p.services["a"].spec.image.as_deref(), Some("x:1.0"));
+        assert_eq!(p.services["good"].spec.image.as_deref(), Some("g:1.0"));
+        assert_eq!(
+            p.services["a"].spec.environment,
+            ListOrMap::List(vec!["HTTP_PROXY=p".into(), "B=2".into()])
+        );
+        assert_eq!(p.disabled, ["off"]);
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w == "rancher.services: service a: unknown key bogus_key ignored"),
+            "{:?}",
+            p.warnings
+        );
+        let bad = dir.join("bad.yml").display().to_string();
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("{bad}:3:1: "))),
+            "{:?}",
+            p.warnings
+        );
+        assert!(!p.services.contains_key("bad"));
+    }
+}
