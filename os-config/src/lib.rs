@@ -2,6 +2,7 @@
 //! atomic writes. It knows nothing of Docker; see `docs/config.md` for every key.
 
 pub mod atomic_write;
+pub mod cloud_init;
 pub mod cmdline;
 pub mod diagnostic;
 pub mod document;

@@ -44,18 +44,21 @@ pub fn run() -> Result<(), ConsoleError> {
     if let Some(password) = cfg.rancher.password.as_deref() {
         set_password(password);
     }
+    // As in RancherOS v1: write_files (no `container:`) and runcmd happen in the console.
+    super::cloud_init::write_files(&cfg.write_files, "console");
+    super::cloud_init::run_commands(&cfg.runcmd);
     let mut programs = Vec::new();
     if cfg.rancher.ssh.daemon != Some(false) {
         ensure_host_keys(Path::new(HOST_KEY_DIR), &cfg.rancher.ssh.keys)?;
         std::fs::create_dir_all("/run/sshd").map_err(io("creating", Path::new("/run/sshd")))?;
         let text = sshd_config(cfg);
         std::fs::write(SSHD_CONFIG, text).map_err(io("writing", Path::new(SSHD_CONFIG)))?;
+        // Without -e sshd logs to syslog, where operators look for logins.
         programs.push(Program {
             name: "sshd".into(),
             argv: vec![
                 "/usr/sbin/sshd".into(),
                 "-D".into(),
-                "-e".into(),
                 "-f".into(),
                 SSHD_CONFIG.into(),
             ],

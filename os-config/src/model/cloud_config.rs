@@ -51,6 +51,31 @@ pub struct WriteFile {
 }
 
 impl WriteFile {
+    /// The bytes to write, after `encoding` is undone.
+    pub fn decoded_content(&self) -> Result<Vec<u8>, String> {
+        use base64::Engine as _;
+        use std::io::Read;
+        let b64 = |s: &str| {
+            let compact: String = s.split_whitespace().collect();
+            base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .map_err(|e| format!("invalid base64 content: {e}"))
+        };
+        let gunzip = |bytes: &[u8]| {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(bytes)
+                .read_to_end(&mut out)
+                .map(|_| out)
+                .map_err(|e| format!("invalid gzip content: {e}"))
+        };
+        match self.encoding {
+            None | Some(Encoding::Text) => Ok(self.content.clone().into_bytes()),
+            Some(Encoding::Base64) => b64(&self.content),
+            Some(Encoding::Gzip) => gunzip(self.content.as_bytes()),
+            Some(Encoding::GzipBase64) => gunzip(&b64(&self.content)?),
+        }
+    }
+
     /// The file mode, if `permissions` is a valid octal number.
     pub fn mode(&self) -> Option<u32> {
         self.permissions
@@ -74,4 +99,41 @@ pub enum Encoding {
     GzipBase64,
     #[serde(rename = "text/plain", alias = "text")]
     Text,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_decodes_by_encoding() {
+        let wf = |enc: Option<Encoding>, content: &str| WriteFile {
+            path: "/x".into(),
+            content: content.into(),
+            encoding: enc,
+            ..WriteFile::default()
+        };
+        assert_eq!(wf(None, "hi\n").decoded_content().unwrap(), b"hi\n");
+        assert_eq!(
+            wf(Some(Encoding::Base64), "aGkK")
+                .decoded_content()
+                .unwrap(),
+            b"hi\n"
+        );
+        // `printf 'hi\n' | gzip -n | base64`
+        let gz = "H4sIAAAAAAAAA8vI5AIAenpv7QMAAAA=";
+        assert_eq!(
+            wf(Some(Encoding::GzipBase64), gz)
+                .decoded_content()
+                .unwrap(),
+            b"hi\n"
+        );
+        assert!(wf(Some(Encoding::Base64), "!!")
+            .decoded_content()
+            .unwrap_err()
+            .contains("base64"));
+        let doc: CloudConfig =
+            yaml_serde::from_str("write_files: [{path: /a, permissions: 0644}]").unwrap();
+        assert_eq!(doc.write_files[0].mode(), Some(0o644));
+    }
 }

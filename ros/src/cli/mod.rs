@@ -3,6 +3,7 @@
 pub mod boot_time;
 pub mod completion;
 pub mod config;
+pub mod entrypoints;
 pub mod power;
 pub mod service;
 pub mod system_docker;
@@ -35,6 +36,8 @@ pub enum Command {
     Poweroff(power::PowerArgs),
     /// Halt in order (`-f`: at once).
     Halt(power::PowerArgs),
+    #[command(flatten)]
+    Entrypoint(entrypoints::Entrypoint),
     /// Print a shell completion script.
     Completion {
         #[arg(value_enum)]
@@ -47,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(args) => config::run(args),
         Command::Service(args) => service::run(args),
         Command::BootTime(args) => boot_time::run(args),
+        Command::Entrypoint(e) => entrypoints::run(e),
         Command::Reboot(args) => power::run(init::power::PowerAction::Reboot, &args),
         Command::Poweroff(args) => power::run(init::power::PowerAction::Poweroff, &args),
         Command::Halt(args) => power::run(init::power::PowerAction::Halt, &args),
