@@ -24,6 +24,7 @@ pub fn run() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
+    let _ = nix::sys::prctl::set_name(c"ros-init");
     early_mounts::mount_all();
     console::attach();
     let early = early_config();

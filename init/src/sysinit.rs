@@ -86,10 +86,12 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
     }
     tl.save(&tl_path);
 
-    announce_ready(&engine, &mut tl).await;
+    if announce_ready(&engine, &mut tl).await {
+        bring_up_user_services(&engine, &project).await;
+    }
     tl.save(&tl_path);
 
-    term.recv().await;
+    watch_until_shutdown(&mut term, &engine, &project, &supervisor).await;
     let timeout = Duration::from_secs(
         loaded
             .config
@@ -146,8 +148,52 @@ async fn record_service_times(tl: &mut Timeline, client: &DaemonClient, report: 
     tl.events.sort_by(|a, b| a.t.total_cmp(&b.t));
 }
 
+/// Restores the services whenever the supervisor had to restart System Docker, until SIGTERM.
+async fn watch_until_shutdown(
+    term: &mut tokio::signal::unix::Signal,
+    engine: &Engine,
+    project: &Project,
+    supervisor: &Supervisor,
+) {
+    let mut seen = supervisor.restarts();
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+        let now = supervisor.restarts();
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        tracing::warn!(
+            restarts = now,
+            "System Docker was restarted; restoring the services"
+        );
+        if let Err(e) = supervisor.wait_ready(Duration::from_secs(60)).await {
+            tracing::error!(error = %e, "System Docker does not answer after its restart");
+            continue;
+        }
+        match engine.up(project, Scope::System).await {
+            Ok(report) => log_report(&report),
+            Err(e) => tracing::error!(error = %e, "restoring the services failed"),
+        }
+    }
+}
+
+/// Services without `io.rancher.os.scope: system` run on User Docker once it answers.
+async fn bring_up_user_services(engine: &Engine, project: &Project) {
+    if !project.services.values().any(|s| s.scope == Scope::User) {
+        return;
+    }
+    match engine.up(project, Scope::User).await {
+        Ok(report) => log_report(&report),
+        Err(e) => tracing::error!(error = %e, "user services cannot be scheduled"),
+    }
+}
+
 /// Waits (bounded) for User Docker, then prints the ready line and writes /etc/issue.
-async fn announce_ready(engine: &Engine, tl: &mut Timeline) {
+async fn announce_ready(engine: &Engine, tl: &mut Timeline) -> bool {
     match engine.client(Scope::User).await {
         Ok(_) => {}
         Err(_) => {
@@ -155,7 +201,7 @@ async fn announce_ready(engine: &Engine, tl: &mut Timeline) {
                 Ok(_) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "User Docker did not answer; the system is up without it");
-                    return;
+                    return false;
                 }
             }
         }
@@ -164,6 +210,7 @@ async fn announce_ready(engine: &Engine, tl: &mut Timeline) {
     let t = timeline::now();
     eprintln!("ros: ready in {t:.1} s");
     crate::issue::write(Path::new("/etc/issue"));
+    true
 }
 
 /// User containers first, then system services in reverse dependency order with the console
