@@ -25,6 +25,12 @@ pub fn run() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let _ = nix::sys::prctl::set_name(c"ros-init");
+    // The kernel gives PID 1 no PATH; everything it starts (dockerd, its helpers) needs one.
+    // SAFETY: PID 1 is single-threaded here; nothing reads the environment concurrently.
+    unsafe {
+        std::env::set_var("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        std::env::set_var("HOME", "/root");
+    }
     early_mounts::mount_all();
     console::attach();
     let early = early_config();
