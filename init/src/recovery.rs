@@ -49,9 +49,11 @@ fn run_shell(path: &str, args: &[&str]) {
         .env("HOME", "/root")
         .env("TERM", "linux")
         .env("PS1", "[recovery] # ");
-    // SAFETY: only async-signal-safe calls between fork and exec: setsid and ioctl.
+    // SAFETY: only async-signal-safe calls between fork and exec: sigprocmask, setsid, ioctl.
     unsafe {
         cmd.pre_exec(|| {
+            // PID 1 blocks the signals it waits for; the shell needs them back (Ctrl-C).
+            let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
             let _ = nix::unistd::setsid();
             // Make the console our controlling terminal so Ctrl-C reaches the shell.
             libc::ioctl(0, libc::TIOCSCTTY, 1);

@@ -4,6 +4,7 @@
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,17 @@ struct Running {
 
 fn spawn(p: &Program) -> Option<Pid> {
     let (cmd, args) = p.argv.split_first()?;
-    match Command::new(cmd).args(args).spawn() {
+    let mut command = Command::new(cmd);
+    command.args(args);
+    // SAFETY: only sigprocmask runs between fork and exec; it is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            // Our blocked signals must not leak into sshd or a login shell's job control.
+            let _ = SigSet::empty().thread_set_mask();
+            Ok(())
+        });
+    }
+    match command.spawn() {
         Ok(child) => {
             tracing::info!(program = %p.name, pid = child.id(), "started");
             Some(Pid::from_raw(child.id() as i32))
