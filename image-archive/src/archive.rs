@@ -2,9 +2,11 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+
 use std::path::Path;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 
 use crate::config::ImageConfig;
@@ -30,10 +32,26 @@ struct ManifestEntry<'a> {
     layers: Vec<String>,
 }
 
-/// Writes a `docker load`-able archive of `layers` (lowest first) to `out`.
+/// Writes a `docker load`-able archive of `layers` (lowest first) to the file `out`.
 /// The same inputs always give the same bytes.
 pub fn write_archive(
     out: &Path,
+    repo_tag: &str,
+    layers: &[&Layer],
+    config: &ImageConfig,
+    created_epoch: u64,
+) -> Result<ImageInfo, Error> {
+    let file = File::create(out).map_err(Error::io("create", out))?;
+    let mut writer = BufWriter::new(file);
+    let info = write_archive_to(&mut writer, repo_tag, layers, config, created_epoch)?;
+    writer.flush().map_err(Error::io("write", out))?;
+    Ok(info)
+}
+
+/// Streams a `docker load`-able archive to `out` (a file, a pipe, an HTTP body); layers
+/// backed by directories are read as they are written, never held in memory.
+pub fn write_archive_to<W: Write>(
+    out: &mut W,
     repo_tag: &str,
     layers: &[&Layer],
     config: &ImageConfig,
@@ -59,49 +77,61 @@ pub fn write_archive(
         layers: layer_names.clone(),
     }])?;
 
-    let file = File::create(out).map_err(Error::io("create", out))?;
-    let mut tar = tar::Builder::new(BufWriter::new(file));
-    let err = || Error::io("write", out);
-    let mut written_dirs = std::collections::BTreeSet::new();
+    let err = || Error::io("write archive", std::path::PathBuf::new());
+    let mut size = 0u64;
+    let mut written = std::collections::BTreeSet::new();
     for (layer, name) in layers.iter().zip(&layer_names) {
         // The same layer may be listed twice (an image of identical layers); write it once.
-        if !written_dirs.insert(name.clone()) {
+        if !written.insert(name.clone()) {
             continue;
         }
         let dir = format!("{}/", hex_part(layer.diff_id()));
-        append(&mut tar, &dir, &[], EntryType::Directory, created_epoch).map_err(err())?;
-        append(
-            &mut tar,
+        size += header(out, &dir, 0, EntryType::Directory, created_epoch).map_err(err())?;
+        size += header(out, name, layer.size(), EntryType::Regular, created_epoch).map_err(err())?;
+        let mut counted = Counted {
+            inner: &mut *out,
+            count: 0,
+            hash: (!layer.is_verified()).then(Sha256::new),
+        };
+        layer.write_tar(&mut counted)?;
+        if counted.count != layer.size() {
+            return Err(Error::LayerSize {
+                diff_id: layer.diff_id().to_string(),
+                expected: layer.size(),
+                written: counted.count,
+            });
+        }
+        // A layer taken on trust is checked as it streams (docker load would refuse it too).
+        if let Some(hash) = counted.hash {
+            let got = format!("sha256:{}", crate::hex(&hash.finalize()));
+            if got != layer.diff_id() {
+                return Err(Error::Mismatch {
+                    what: "layer streamed from its directory".into(),
+                    expected: layer.diff_id().to_string(),
+                    got,
+                });
+            }
+        }
+        size += layer.size() + pad(out, layer.size()).map_err(err())?;
+    }
+    for (name, data) in [
+        (config_name.as_str(), &config_json),
+        ("manifest.json", &manifest),
+    ] {
+        size += header(
+            out,
             name,
-            layer.tar_bytes(),
+            data.len() as u64,
             EntryType::Regular,
             created_epoch,
         )
         .map_err(err())?;
+        out.write_all(data).map_err(err())?;
+        size += data.len() as u64 + pad(out, data.len() as u64).map_err(err())?;
     }
-    append(
-        &mut tar,
-        &config_name,
-        &config_json,
-        EntryType::Regular,
-        created_epoch,
-    )
-    .map_err(err())?;
-    append(
-        &mut tar,
-        "manifest.json",
-        &manifest,
-        EntryType::Regular,
-        created_epoch,
-    )
-    .map_err(err())?;
-    let mut writer = tar.into_inner().map_err(err())?;
-    writer.flush().map_err(err())?;
-    let size = writer
-        .get_ref()
-        .metadata()
-        .map_err(Error::io("stat", out))?
-        .len();
+    // End of archive: two zero blocks.
+    out.write_all(&[0u8; 1024]).map_err(err())?;
+    size += 1024;
     Ok(ImageInfo {
         id,
         size,
@@ -109,14 +139,36 @@ pub fn write_archive(
     })
 }
 
-fn append<W: Write>(
-    tar: &mut tar::Builder<W>,
+struct Counted<'a, W: Write> {
+    inner: &'a mut W,
+    count: u64,
+    hash: Option<Sha256>,
+}
+
+impl<W: Write> Write for Counted<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        if let Some(hash) = &mut self.hash {
+            hash.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Writes one ustar-compatible GNU header (paths here are short); returns its size.
+fn header<W: Write>(
+    out: &mut W,
     path: &str,
-    data: &[u8],
+    size: u64,
     kind: EntryType,
     mtime: u64,
-) -> std::io::Result<()> {
+) -> std::io::Result<u64> {
     let mut header = Header::new_gnu();
+    header.set_path(path)?;
     header.set_entry_type(kind);
     header.set_mode(if kind == EntryType::Directory {
         0o755
@@ -126,8 +178,16 @@ fn append<W: Write>(
     header.set_uid(0);
     header.set_gid(0);
     header.set_mtime(mtime);
-    header.set_size(data.len() as u64);
-    tar.append_data(&mut header, path, data)
+    header.set_size(size);
+    header.set_cksum();
+    out.write_all(header.as_bytes())?;
+    Ok(512)
+}
+
+fn pad<W: Write>(out: &mut W, size: u64) -> std::io::Result<u64> {
+    let padding = (512 - size % 512) % 512;
+    out.write_all(&vec![0u8; padding as usize])?;
+    Ok(padding)
 }
 
 fn hex_part(digest: &str) -> &str {
@@ -191,7 +251,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         sample_tree(tmp.path());
         let layer = Layer::from_dir(tmp.path(), 1000).unwrap();
-        let got = entries(layer.tar_bytes());
+        let got = entries(layer.tar_bytes().unwrap());
         let names: Vec<&str> = got.iter().map(|e| e.0.as_str()).collect();
         let long_dir = format!("{}/", "d".repeat(120));
         let long_file = format!("{}/{}", "d".repeat(120), "f".repeat(110));
@@ -229,7 +289,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         sample_tree(tmp.path());
         let layer = Layer::from_dir_filtered(tmp.path(), 1000, |p| p.starts_with("usr")).unwrap();
-        let names: Vec<String> = entries(layer.tar_bytes())
+        let names: Vec<String> = entries(layer.tar_bytes().unwrap())
             .into_iter()
             .map(|e| e.0)
             .collect();

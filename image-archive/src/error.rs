@@ -16,6 +16,20 @@ pub enum Error {
     RepoTag(String),
     #[error("an image needs at least one layer")]
     NoLayers,
+    #[error(
+        "layer {diff_id} changed while it was written: expected {expected} bytes, wrote {written}"
+    )]
+    LayerSize {
+        diff_id: String,
+        expected: u64,
+        written: u64,
+    },
+    #[error("{what}: expected {expected}, got {got}")]
+    Mismatch {
+        what: String,
+        expected: String,
+        got: String,
+    },
 }
 
 impl Error {

@@ -1,7 +1,12 @@
 //! One image layer: a deterministic tar of a directory tree, and its diff id.
+//!
+//! A layer is either held in memory (built and hashed from a directory) or streamed from a
+//! directory whose diff id is already known (an image stored unpacked, see [`crate::unpacked`]).
+//! Both produce the same bytes for the same tree.
 
 use std::collections::HashMap;
 use std::fs::{self, File, Metadata};
+use std::io::{self, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -9,24 +14,31 @@ use tar::{EntryType, Header};
 
 use crate::error::Error;
 
-/// An uncompressed layer tar held in memory, with its diff id (`sha256:` of the tar).
+/// An uncompressed layer tar and its diff id (`sha256:` of the tar).
 #[derive(Clone)]
 pub struct Layer {
-    tar: Vec<u8>,
+    source: Source,
     diff_id: String,
+    size: u64,
+}
+
+#[derive(Clone)]
+enum Source {
+    Memory(Vec<u8>),
+    Dir { root: PathBuf, mtime: u64 },
 }
 
 impl std::fmt::Debug for Layer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Layer")
             .field("diff_id", &self.diff_id)
-            .field("size", &self.tar.len())
+            .field("size", &self.size)
             .finish()
     }
 }
 
 impl Layer {
-    /// Tars every entry under `dir`. Modification times later than `mtime` are clamped to it.
+    /// Tars every entry under `dir`; every entry gets the modification time `mtime`.
     pub fn from_dir(dir: &Path, mtime: u64) -> Result<Layer, Error> {
         Self::from_dir_filtered(dir, mtime, |_| true)
     }
@@ -39,25 +51,35 @@ impl Layer {
         mtime: u64,
         include: impl Fn(&Path) -> bool,
     ) -> Result<Layer, Error> {
-        let mut writer = LayerWriter {
-            root: dir.to_path_buf(),
-            clamp: mtime,
-            include: &include,
-            builder: tar::Builder::new(Vec::new()),
-            hardlinks: HashMap::new(),
-        };
-        writer.walk(Path::new(""))?;
-        let tar = writer
-            .builder
-            .into_inner()
-            .map_err(Error::io("finish layer tar of", dir))?;
+        let mut tar = Vec::new();
+        write_tree(dir, mtime, &include, true, &mut tar)?;
         Ok(Layer::from_tar(tar))
     }
 
     /// Wraps an existing uncompressed layer tar.
     pub fn from_tar(tar: Vec<u8>) -> Layer {
         let diff_id = crate::sha256_digest(&tar);
-        Layer { tar, diff_id }
+        let size = tar.len() as u64;
+        Layer {
+            source: Source::Memory(tar),
+            diff_id,
+            size,
+        }
+    }
+
+    /// A layer streamed from `dir` when written, trusting `diff_id` (not re-hashed: that would
+    /// read the tree twice). Only metadata is read here, to know the tar's size.
+    pub fn from_dir_unverified(dir: &Path, mtime: u64, diff_id: &str) -> Result<Layer, Error> {
+        let mut counter = CountingSink(0);
+        write_tree(dir, mtime, &|_| true, false, &mut counter)?;
+        Ok(Layer {
+            source: Source::Dir {
+                root: dir.to_path_buf(),
+                mtime,
+            },
+            diff_id: diff_id.to_string(),
+            size: counter.0,
+        })
     }
 
     /// `sha256:<hex>` of the uncompressed tar.
@@ -67,25 +89,97 @@ impl Layer {
 
     /// Size of the uncompressed tar in bytes.
     pub fn size(&self) -> u64 {
-        self.tar.len() as u64
+        self.size
     }
 
-    /// The uncompressed tar itself.
-    pub fn tar_bytes(&self) -> &[u8] {
-        &self.tar
+    /// The tar bytes of a layer held in memory (`None` for one streamed from a directory).
+    pub fn tar_bytes(&self) -> Option<&[u8]> {
+        match &self.source {
+            Source::Memory(tar) => Some(tar),
+            Source::Dir { .. } => None,
+        }
+    }
+
+    /// Whether the diff id was computed here (true) or taken on trust.
+    pub fn is_verified(&self) -> bool {
+        matches!(self.source, Source::Memory(_))
+    }
+
+    /// Writes the tar to `out`.
+    pub fn write_tar<W: Write>(&self, out: &mut W) -> Result<(), Error> {
+        match &self.source {
+            Source::Memory(tar) => out
+                .write_all(tar)
+                .map_err(Error::io("write layer", PathBuf::new())),
+            Source::Dir { root, mtime } => write_tree(root, *mtime, &|_| true, true, out),
+        }
+    }
+
+    /// Unpacks the layer into `dir` with owners, modes and times, so that
+    /// [`Layer::from_dir`] of `dir` gives this layer back.
+    pub fn unpack(&self, dir: &Path) -> Result<(), Error> {
+        let mut tar = Vec::new();
+        self.write_tar(&mut tar)?;
+        fs::create_dir_all(dir).map_err(Error::io("create", dir))?;
+        let mut archive = tar::Archive::new(&tar[..]);
+        archive.set_preserve_permissions(true);
+        archive.set_preserve_ownerships(true);
+        archive.set_preserve_mtime(true);
+        archive.set_unpack_xattrs(false);
+        archive.set_overwrite(true);
+        archive
+            .unpack(dir)
+            .map_err(Error::io("unpack layer into", dir))
     }
 }
 
-struct LayerWriter<'a, F: Fn(&Path) -> bool> {
+struct CountingSink(u64);
+
+impl Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn write_tree<W: Write>(
+    dir: &Path,
+    mtime: u64,
+    include: &dyn Fn(&Path) -> bool,
+    contents: bool,
+    out: &mut W,
+) -> Result<(), Error> {
+    let mut writer = LayerWriter {
+        root: dir.to_path_buf(),
+        mtime,
+        include,
+        contents,
+        builder: tar::Builder::new(out),
+        hardlinks: HashMap::new(),
+    };
+    writer.walk(Path::new(""))?;
+    writer
+        .builder
+        .into_inner()
+        .map_err(Error::io("finish layer tar of", dir))?;
+    Ok(())
+}
+
+struct LayerWriter<'a, W: Write> {
     root: PathBuf,
-    clamp: u64,
-    include: &'a F,
-    builder: tar::Builder<Vec<u8>>,
+    mtime: u64,
+    include: &'a dyn Fn(&Path) -> bool,
+    // False when only the size is wanted: file data is replaced by zeros of the same length.
+    contents: bool,
+    builder: tar::Builder<W>,
     // (dev, inode) of multiply-linked files already written, so later names become hard links.
     hardlinks: HashMap<(u64, u64), PathBuf>,
 }
 
-impl<F: Fn(&Path) -> bool> LayerWriter<'_, F> {
+impl<W: Write> LayerWriter<'_, W> {
     fn walk(&mut self, rel: &Path) -> Result<(), Error> {
         let abs = self.root.join(rel);
         let mut names: Vec<_> = fs::read_dir(&abs)
@@ -114,7 +208,7 @@ impl<F: Fn(&Path) -> bool> LayerWriter<'_, F> {
         header.set_mode(meta.mode() & 0o7777);
         header.set_uid(u64::from(meta.uid()));
         header.set_gid(u64::from(meta.gid()));
-        header.set_mtime(u64::try_from(meta.mtime()).unwrap_or(0).min(self.clamp));
+        header.set_mtime(self.mtime);
         header.set_size(0);
         let file_type = meta.file_type();
         let err = Error::io("add to layer", abs);
@@ -123,7 +217,7 @@ impl<F: Fn(&Path) -> bool> LayerWriter<'_, F> {
             let mut path = rel.as_os_str().to_os_string();
             path.push("/");
             self.builder
-                .append_data(&mut header, path, std::io::empty())
+                .append_data(&mut header, path, io::empty())
                 .map_err(err)
         } else if file_type.is_symlink() {
             header.set_entry_type(EntryType::Symlink);
@@ -146,10 +240,17 @@ impl<F: Fn(&Path) -> bool> LayerWriter<'_, F> {
             }
             header.set_entry_type(EntryType::Regular);
             header.set_size(meta.len());
-            let file = File::open(abs).map_err(Error::io("open", abs))?;
-            self.builder
-                .append_data(&mut header, rel, file)
-                .map_err(err)
+            if self.contents {
+                let file = File::open(abs).map_err(Error::io("open", abs))?;
+                self.builder
+                    .append_data(&mut header, rel, file)
+                    .map_err(err)
+            } else {
+                let zeros = io::repeat(0).take(meta.len());
+                self.builder
+                    .append_data(&mut header, rel, zeros)
+                    .map_err(err)
+            }
         } else if file_type.is_char_device() || file_type.is_block_device() {
             header.set_entry_type(if file_type.is_char_device() {
                 EntryType::Char
@@ -162,12 +263,12 @@ impl<F: Fn(&Path) -> bool> LayerWriter<'_, F> {
                 .and_then(|()| header.set_device_minor(minor(rdev)))
                 .map_err(Error::io("encode device number of", abs))?;
             self.builder
-                .append_data(&mut header, rel, std::io::empty())
+                .append_data(&mut header, rel, io::empty())
                 .map_err(err)
         } else if file_type.is_fifo() {
             header.set_entry_type(EntryType::Fifo);
             self.builder
-                .append_data(&mut header, rel, std::io::empty())
+                .append_data(&mut header, rel, io::empty())
                 .map_err(err)
         } else {
             // Sockets have no meaning in an image; nothing else is left.
@@ -175,6 +276,8 @@ impl<F: Fn(&Path) -> bool> LayerWriter<'_, F> {
         }
     }
 }
+
+use std::io::Read as _;
 
 fn major(rdev: u64) -> u32 {
     (((rdev >> 32) & 0xffff_f000) | ((rdev >> 8) & 0x0000_0fff)) as u32

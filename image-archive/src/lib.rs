@@ -1,13 +1,17 @@
 //! Writes `docker load`-able image archives (the `docker save` layout) from root filesystem
 //! directories, without a Docker daemon. Output is byte-for-byte deterministic: entries are
-//! sorted, mtimes are clamped, owners are numeric and JSON is written in a fixed order.
+//! sorted, mtimes are fixed, owners are numeric and JSON is written in a fixed order.
+//!
+//! Images can also be stored unpacked ([`unpacked`]): a directory per layer, shared by the
+//! images that use it, streamed back into the very same archive bytes when loaded.
 
 mod archive;
 mod config;
 mod error;
 mod layer;
+pub mod unpacked;
 
-pub use archive::{write_archive, ImageInfo};
+pub use archive::{write_archive, write_archive_to, ImageInfo};
 pub use config::ImageConfig;
 pub use error::Error;
 pub use layer::Layer;

@@ -153,4 +153,52 @@ fn docker_loads_and_runs_a_written_archive() {
         String::from_utf8_lossy(&run.stdout),
         "hello from a daemonless image\nsecond layer\nimage-archive\n"
     );
+
+    // The same image stored unpacked and streamed into `docker load` on stdin.
+    let store = tmp.path().join("store");
+    let stored = image_archive::unpacked::store(
+        &store,
+        "ia-unpacked",
+        "ros/ia-unpacked:1",
+        &[&base, &top],
+        &config,
+        1_700_000_000,
+    )
+    .unwrap();
+    let mut load = Command::new("docker")
+        .arg("--host")
+        .arg(&daemon.host)
+        .args(["load"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = load.stdin.take().unwrap();
+    let mut reader = stored.archive_reader(&store);
+    std::io::copy(&mut reader, &mut stdin).unwrap();
+    drop(stdin);
+    let streamed_info = reader.finish().unwrap();
+    let out = load.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker load from a stream: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let inspect = daemon.docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}}",
+        "ros/ia-unpacked:1",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&inspect.stdout).trim(),
+        streamed_info.id
+    );
+    let run = daemon.docker(&["run", "--rm", "--network", "none", "ros/ia-unpacked:1"]);
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "hello from a daemonless image\nsecond layer\nimage-archive\n"
+    );
 }

@@ -1,1 +1,24 @@
-//! End-to-end tests: boot the built artifacts in QEMU and check them from the outside (not built yet).
+//! End-to-end harness: boots the built artifacts in QEMU and checks them from the outside.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! let dist = ros_e2e::Dist::locate().unwrap();
+//! let vm = ros_e2e::Qemu::builder().iso(dist.iso()).memory(1024).boot().unwrap();
+//! vm.wait_for_serial("ros-init", Duration::from_secs(180)).unwrap();
+//! ```
+
+mod accel;
+mod cidata;
+mod dist;
+mod dockerd;
+mod error;
+mod qemu;
+mod ssh;
+
+pub use accel::{probe_accel, Accel};
+pub use cidata::make_cidata;
+pub use dist::Dist;
+pub use dockerd::TestDockerd;
+pub use error::Error;
+pub use qemu::{Qemu, QemuBuilder, SERIAL_TAIL_LINES};
+pub use ssh::{Ssh, SshKey};

@@ -1,0 +1,329 @@
+//! The initrd: a small zstd-compressed cpio with `ros` as /init, the libraries it links and the
+//! modules needed to find the system image; then, for boots without a medium, a second,
+//! uncompressed cpio member carrying the squashfs (already compressed) at /ros/system.squashfs.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::command;
+use crate::kernel::Kernel;
+use crate::kernel_modules::ModuleIndex;
+use crate::pipeline::Ctx;
+use crate::stage_cache::{self, Key};
+
+/// Path of the squashfs inside the initramfs; PID 1 looks there first.
+pub const SQUASHFS_PATH: &str = "ros/system.squashfs";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Initrd {
+    /// The first member alone, dist/initrd-small (what the ISO carries; its squashfs is on
+    /// the medium).
+    pub small: PathBuf,
+    /// Both members (for `-kernel/-initrd` and PXE).
+    pub full: PathBuf,
+    pub modules: usize,
+    pub libraries: Vec<String>,
+}
+
+pub struct InitrdInputs<'a> {
+    pub init: &'a Path,
+    pub kernel: &'a Kernel,
+    pub modules: &'a [String],
+    pub squashfs: &'a Path,
+    /// A root holding Debian's libc6 (the system image's), where /init's libraries are taken.
+    pub lib_root: &'a Path,
+}
+
+pub fn build(ctx: &Ctx, inputs: &InitrdInputs) -> Result<Initrd> {
+    let mut key = Key::new("initrd");
+    // Outputs live in the output directory: another --dist is another build.
+    key.text(&ctx.dist.to_string_lossy());
+    key.file(inputs.init)?
+        .file(inputs.squashfs)?
+        .json(&inputs.kernel.package)?;
+    key.json(&inputs.modules)?.text(&ctx.epoch.to_string());
+    let key = key.finish();
+    let outputs = |i: &Initrd| vec![i.small.clone(), i.full.clone()];
+    if let Some(initrd) = stage_cache::load(&ctx.work, "initrd", &key, outputs) {
+        println!("    initrd unchanged");
+        return Ok(initrd);
+    }
+    stage_cache::forget(&ctx.work, "initrd");
+
+    let stage = ctx.work.join("initrd/root");
+    if stage.exists() {
+        fs::remove_dir_all(&stage)?;
+    }
+    for dir in ["dev", "proc", "sys", "run", "tmp", "ros"] {
+        fs::create_dir_all(stage.join(dir))?;
+    }
+    fs::copy(inputs.init, stage.join("init"))
+        .with_context(|| format!("copy {}", inputs.init.display()))?;
+    fs::set_permissions(stage.join("init"), fs::Permissions::from_mode(0o755))?;
+    let libraries = copy_libraries(inputs.init, inputs.lib_root, &stage)?;
+
+    let index = ModuleIndex::read(&inputs.kernel.root, &inputs.kernel.release)?;
+    let sel = index.closure(inputs.modules);
+    for name in &sel.missing {
+        println!(
+            "    warning: initrd module {name} not found in {}",
+            inputs.kernel.package.name
+        );
+    }
+    index.install(&sel.files, &stage)?;
+
+    let small = ctx.dist.join("initrd-small");
+    let mut cpio = Vec::new();
+    write_tree(&stage, ctx.epoch, &mut cpio)?;
+    let compressed = zstd(&cpio)?;
+    let mut first = compressed;
+    // The kernel expects the next member at a 4-byte boundary; pad with zeros, which it skips.
+    first.resize(first.len().div_ceil(512) * 512, 0);
+    fs::write(&small, &first).context("write the initrd")?;
+
+    let full = ctx.dist.join("initrd");
+    let mut out = io::BufWriter::new(File::create(&full).context("create dist/initrd")?);
+    out.write_all(&first)?;
+    write_squashfs_member(inputs.squashfs, ctx.epoch, &mut out)?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    let initrd = Initrd {
+        small,
+        full,
+        modules: sel.files.len(),
+        libraries,
+    };
+    stage_cache::store(&ctx.work, "initrd", &key, &initrd)?;
+    Ok(initrd)
+}
+
+/// Copies the dynamic loader and libraries `ldd` names for `bin`, taken from `lib_root`.
+fn copy_libraries(bin: &Path, lib_root: &Path, stage: &Path) -> Result<Vec<String>> {
+    let out = Command::new("ldd")
+        .arg(bin)
+        .output()
+        .context("cannot run ldd")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || text.contains("statically linked") {
+        // A static(-pie) binary needs no libraries.
+        return Ok(Vec::new());
+    }
+    let mut libs = Vec::new();
+    for line in text.lines() {
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line
+                .split_whitespace()
+                .next()
+                .filter(|p| p.starts_with('/')),
+        };
+        let Some(path) = path.filter(|p| p.starts_with('/')) else {
+            continue;
+        };
+        let source = resolve_in_root(lib_root, path).unwrap_or_else(|| PathBuf::from(path));
+        let dest = stage.join(path.trim_start_matches('/'));
+        fs::create_dir_all(dest.parent().context("library path")?)?;
+        fs::copy(&source, &dest).with_context(|| format!("copy {}", source.display()))?;
+        libs.push(path.to_string());
+    }
+    if libs.is_empty() {
+        bail!("ldd found no libraries for {}:\n{text}", bin.display());
+    }
+    Ok(libs)
+}
+
+/// `path` inside `root`, following symlinks (absolute ones relative to `root`).
+fn resolve_in_root(root: &Path, path: &str) -> Option<PathBuf> {
+    let mut current = root.join(path.trim_start_matches('/'));
+    for _ in 0..16 {
+        let meta = fs::symlink_metadata(&current).ok()?;
+        if !meta.file_type().is_symlink() {
+            return meta.is_file().then_some(current);
+        }
+        let target = fs::read_link(&current).ok()?;
+        current = if target.is_absolute() {
+            root.join(target.strip_prefix("/").ok()?)
+        } else {
+            current.parent()?.join(target)
+        };
+    }
+    None
+}
+
+fn zstd(data: &[u8]) -> Result<Vec<u8>> {
+    command::require_tool("zstd", "zstd")?;
+    let mut child = Command::new("zstd")
+        .args(["-19", "-q", "-c", "-T1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start zstd")?;
+    let mut stdin = child.stdin.take().context("zstd stdin")?;
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let mut out = Vec::new();
+    child
+        .stdout
+        .take()
+        .context("zstd stdout")?
+        .read_to_end(&mut out)?;
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("zstd writer panicked"))??;
+    if !child.wait()?.success() {
+        bail!("zstd failed");
+    }
+    Ok(out)
+}
+
+/// Deterministic newc writer: sorted paths, sequential inodes, root owner, fixed mtime.
+struct CpioWriter<'a, W: Write> {
+    out: &'a mut W,
+    ino: u32,
+    mtime: u32,
+}
+
+impl<W: Write> CpioWriter<'_, W> {
+    fn entry(&mut self, name: &str, mode: u32, data: &[u8]) -> io::Result<()> {
+        self.ino += 1;
+        let mut w = cpio::newc::Builder::new(name)
+            .ino(self.ino)
+            .mode(mode)
+            .uid(0)
+            .gid(0)
+            .nlink(if mode & 0o170000 == 0o040000 { 2 } else { 1 })
+            .mtime(self.mtime)
+            .write(&mut *self.out, data.len() as u32);
+        w.write_all(data)?;
+        w.finish()?;
+        Ok(())
+    }
+
+    fn device(&mut self, name: &str, mode: u32, major: u32, minor: u32) -> io::Result<()> {
+        self.ino += 1;
+        cpio::newc::Builder::new(name)
+            .ino(self.ino)
+            .mode(mode)
+            .nlink(1)
+            .mtime(self.mtime)
+            .rdev_major(major)
+            .rdev_minor(minor)
+            .write(&mut *self.out, 0)
+            .finish()?;
+        Ok(())
+    }
+
+    fn file(&mut self, name: &str, mode: u32, path: &Path, size: u64) -> Result<()> {
+        self.ino += 1;
+        let size32 = u32::try_from(size).context("file too large for cpio")?;
+        let mut w = cpio::newc::Builder::new(name)
+            .ino(self.ino)
+            .mode(mode)
+            .nlink(1)
+            .mtime(self.mtime)
+            .write(&mut *self.out, size32);
+        io::copy(&mut File::open(path)?, &mut w)?;
+        w.finish()?;
+        Ok(())
+    }
+}
+
+fn write_tree<W: Write>(stage: &Path, epoch: u64, out: &mut W) -> Result<()> {
+    let mut w = CpioWriter {
+        out,
+        ino: 0,
+        mtime: epoch as u32,
+    };
+    let mut paths = Vec::new();
+    collect(stage, Path::new(""), &mut paths)?;
+    for rel in paths {
+        let abs = stage.join(&rel);
+        let meta = fs::symlink_metadata(&abs)?;
+        let name = rel.to_string_lossy();
+        let perm = meta.mode() & 0o7777;
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(&abs)?;
+            w.entry(&name, 0o120777, target.as_os_str().as_encoded_bytes())?;
+        } else if meta.is_dir() {
+            w.entry(&name, 0o040000 | perm, &[])?;
+        } else {
+            w.file(&name, 0o100000 | perm, &abs, meta.len())?;
+        }
+        // The kernel opens /dev/console for PID 1 before anything can be mounted.
+        if name == "dev" {
+            w.device("dev/console", 0o020600, 5, 1)?;
+        }
+    }
+    cpio::newc::trailer(&mut *w.out)?;
+    Ok(())
+}
+
+fn collect(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut names: Vec<_> = fs::read_dir(root.join(rel))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<_>>()?;
+    names.sort();
+    for name in names {
+        let child = rel.join(name);
+        out.push(child.clone());
+        if fs::symlink_metadata(root.join(&child))?.is_dir() {
+            collect(root, &child, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_squashfs_member<W: Write>(squashfs: &Path, epoch: u64, out: &mut W) -> Result<()> {
+    let mut w = CpioWriter {
+        out,
+        ino: 1000,
+        mtime: epoch as u32,
+    };
+    w.entry("ros", 0o040755, &[])?;
+    let size = fs::metadata(squashfs)?.len();
+    w.file(SQUASHFS_PATH, 0o100644, squashfs, size)?;
+    cpio::newc::trailer(&mut *w.out)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpio_tree_is_deterministic_and_has_a_console() {
+        let tmp = tempfile::tempdir().unwrap();
+        let stage = tmp.path();
+        fs::create_dir_all(stage.join("dev")).unwrap();
+        fs::write(stage.join("init"), "x").unwrap();
+        std::os::unix::fs::symlink("init", stage.join("linuxrc")).unwrap();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        write_tree(stage, 1_700_000_000, &mut a).unwrap();
+        write_tree(stage, 1_700_000_000, &mut b).unwrap();
+        assert_eq!(a, b);
+        let mut names = Vec::new();
+        let mut rest: &[u8] = &a;
+        loop {
+            let reader = cpio::newc::Reader::new(rest).unwrap();
+            if reader.entry().is_trailer() {
+                break;
+            }
+            names.push((reader.entry().name().to_string(), reader.entry().mode()));
+            rest = reader.finish().unwrap();
+        }
+        assert_eq!(
+            names,
+            vec![
+                ("dev".to_string(), 0o040755),
+                ("dev/console".to_string(), 0o020600),
+                ("init".to_string(), 0o100644),
+                ("linuxrc".to_string(), 0o120777),
+            ]
+        );
+    }
+}

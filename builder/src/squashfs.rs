@@ -1,0 +1,245 @@
+//! The system image: a squashfs of `/usr` holding System Docker (dockerd, containerd, runc,
+//! docker-init, iptables) with its libraries, `ros`, the image archives, the built-in
+//! os-config.yml and the kernel modules. PID 1 mounts it; it is never unpacked.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::command;
+use crate::deb_extract;
+use crate::deb_resolve::{Apt, Package};
+use crate::images::{self, BuiltImage};
+use crate::kernel::Kernel;
+use crate::kernel_modules::ModuleIndex;
+use crate::pipeline::Ctx;
+use crate::rootfs;
+use crate::spec::{ImageSpec, SharedSpec};
+use crate::stage_cache::{self, sha256_file, Key};
+
+/// What the system-image stage produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SystemImage {
+    pub file: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+    pub packages: Vec<Package>,
+    pub modules: usize,
+    pub compression: String,
+    /// Whether the built-in os-config.yml was found and included.
+    pub os_config: bool,
+    pub image_layout: String,
+}
+
+/// Inputs of the system image besides its spec.
+pub struct SystemInputs<'a> {
+    pub images: &'a [BuiltImage],
+    pub kernel: &'a Kernel,
+    /// Every module the system image carries (the initrd's and the running system's).
+    pub modules: &'a [String],
+    /// The modules PID 1 loads after switch_root (written to usr/share/ros/modules.list).
+    pub runtime_modules: &'a [String],
+}
+
+/// How the image archives are stored in the system image (ROS_IMAGE_LAYOUT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageLayout {
+    /// usr/share/ros/images/layers/<hex>/ and <name>.json (image_archive::unpacked): squashfs
+    /// keeps each file once, which halves the system image. Needs a loader that streams
+    /// `UnpackedImage::write_archive_to` into docker load.
+    Unpacked,
+    /// usr/share/ros/images/<name>.tar, as in dist/images (the default: what sysdocker loads).
+    Tar,
+}
+
+impl ImageLayout {
+    fn from_env() -> Result<ImageLayout> {
+        match std::env::var("ROS_IMAGE_LAYOUT").as_deref() {
+            Ok("unpacked") => Ok(ImageLayout::Unpacked),
+            Err(_) | Ok("tar") => Ok(ImageLayout::Tar),
+            Ok(other) => anyhow::bail!("ROS_IMAGE_LAYOUT={other}: expected unpacked or tar"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            ImageLayout::Unpacked => "unpacked",
+            ImageLayout::Tar => "tar",
+        }
+    }
+}
+
+pub fn build(
+    ctx: &Ctx,
+    apt: &Apt,
+    shared: &SharedSpec,
+    spec: &ImageSpec,
+    inputs: &SystemInputs,
+) -> Result<SystemImage> {
+    let scratch = ctx.work.join("system");
+    fs::create_dir_all(&scratch)?;
+    let mut plan_key = Key::new("system-plan");
+    plan_key.text(&apt.lists_stamp()).json(shared)?.json(spec)?;
+    let plan_key = plan_key.finish();
+    let packages =
+        match stage_cache::load(&ctx.work, "system-plan", &plan_key, |_: &Vec<Package>| {
+            Vec::new()
+        }) {
+            Some(packages) => packages,
+            None => {
+                let packages = images::resolve(apt, shared, spec, &[], &scratch)?;
+                stage_cache::store(&ctx.work, "system-plan", &plan_key, &packages)?;
+                packages
+            }
+        };
+    let os_config = ctx.repo.join("os-config/defaults/os-config.yml");
+    let compression = std::env::var("ROS_SQUASHFS_COMPRESSION").unwrap_or_else(|_| "xz".into());
+    let layout = ImageLayout::from_env()?;
+
+    let mut key = Key::new("system");
+    // Outputs live in the output directory: another --dist is another build.
+    key.text(&ctx.dist.to_string_lossy());
+    key.json(spec)?
+        .json(shared)?
+        .json(&packages)?
+        .text(&ctx.version)
+        .text(&ctx.commit);
+    key.text(&ctx.epoch.to_string())
+        .text(&compression)
+        .text(layout.name())
+        .file(&ctx.ros_bin)?;
+    key.json(&inputs.images.iter().map(|i| &i.id).collect::<Vec<_>>())?;
+    key.json(&inputs.kernel.package)?
+        .json(&inputs.modules)?
+        .json(&inputs.runtime_modules)?;
+    if os_config.is_file() {
+        key.file(&os_config)?;
+    }
+    let key = key.finish();
+    if let Some(image) = stage_cache::load(&ctx.work, "system", &key, |s: &SystemImage| {
+        vec![s.file.clone()]
+    }) {
+        println!(
+            "    system image unchanged, reusing {}",
+            image.file.display()
+        );
+        return Ok(image);
+    }
+    stage_cache::forget(&ctx.work, "system");
+
+    let root = scratch.join("root");
+    rootfs::prepare(&root)?;
+    for deb in apt.download(&packages)? {
+        deb_extract::extract(&deb, &root, &[])?;
+    }
+    rootfs::apply_spec(&root, spec)?;
+    if spec.busybox_links {
+        rootfs::busybox_links(&root)?;
+    }
+    rootfs::remove_matching(
+        &root,
+        &rootfs::globs(&shared.prune)?,
+        &rootfs::globs(&shared.keep)?,
+    )?;
+    images::install_ros(&ctx.ros_bin, &root)?;
+
+    let share = root.join("usr/share/ros");
+    fs::create_dir_all(&share)?;
+    match layout {
+        ImageLayout::Unpacked => {
+            // So that squashfs keeps each file once: base's layer is shared by every image and
+            // the docker image's binaries are the same files as System Docker's in /usr.
+            command::run(
+                Command::new("cp")
+                    .arg("-a")
+                    .arg(images::store_dir(ctx))
+                    .arg(share.join("images")),
+            )
+            .context("add the image store")?;
+        }
+        ImageLayout::Tar => {
+            fs::create_dir_all(share.join("images"))?;
+            for image in inputs.images {
+                let dest = share.join("images").join(format!("{}.tar", image.name));
+                fs::copy(&image.file, &dest)
+                    .with_context(|| format!("add {}", image.file.display()))?;
+            }
+        }
+    }
+    let has_os_config = os_config.is_file();
+    if has_os_config {
+        fs::copy(&os_config, share.join("os-config.yml")).context("add os-config.yml")?;
+    } else {
+        println!(
+            "    warning: {} does not exist yet; the system image has no built-in os-config.yml",
+            os_config.display()
+        );
+    }
+    fs::write(
+        share.join("build.json"),
+        serde_json::to_string_pretty(&serde_json::json!({
+            "version": ctx.version, "commit": ctx.commit, "kernel": inputs.kernel.release,
+        }))?,
+    )?;
+
+    let index = ModuleIndex::read(&inputs.kernel.root, &inputs.kernel.release)?;
+    let sel = index.closure(inputs.modules);
+    for name in &sel.missing {
+        println!(
+            "    warning: kernel module {name} not found in {}",
+            inputs.kernel.package.name
+        );
+    }
+    index.install(&sel.files, &root)?;
+    // The names PID 1 loads after switch_root (it resolves dependencies itself).
+    let wanted: String = inputs
+        .runtime_modules
+        .iter()
+        .map(|m| m.trim_end_matches('?'))
+        .filter(|m| index.has(m))
+        .map(|m| format!("{m}\n"))
+        .collect();
+    fs::write(share.join("modules.list"), wanted).context("write modules.list")?;
+
+    let out = ctx.dist.join("system.squashfs");
+    mksquashfs(&root.join("usr"), &out, &compression, ctx.epoch)?;
+    let image = SystemImage {
+        size: fs::metadata(&out)?.len(),
+        sha256: sha256_file(&out)?,
+        file: out,
+        packages,
+        modules: sel.files.len(),
+        compression,
+        os_config: has_os_config,
+        image_layout: layout.name().to_string(),
+    };
+    stage_cache::store(&ctx.work, "system", &key, &image)?;
+    Ok(image)
+}
+
+/// Packs `dir` reproducibly: fixed times, no xattrs, entries sorted by mksquashfs itself.
+/// Owners are kept: the image layers stored inside have files owned by service users.
+pub fn mksquashfs(dir: &Path, out: &Path, compression: &str, epoch: u64) -> Result<()> {
+    command::require_tool("mksquashfs", "squashfs-tools")?;
+    let _ = fs::remove_file(out);
+    let mut cmd = Command::new("mksquashfs");
+    cmd.arg(dir)
+        .arg(out)
+        .args(["-noappend", "-no-progress", "-no-xattrs", "-b", "1M"]);
+    cmd.args(["-comp", compression]);
+    if compression == "xz" {
+        cmd.args(["-Xbcj", "x86"]);
+    } else if compression == "zstd" {
+        cmd.args(["-Xcompression-level", "19"]);
+    }
+    cmd.arg("-mkfs-time")
+        .arg(epoch.to_string())
+        .arg("-all-time")
+        .arg(epoch.to_string());
+    // mksquashfs refuses SOURCE_DATE_EPOCH together with the explicit times above.
+    cmd.env_remove("SOURCE_DATE_EPOCH");
+    command::run(&mut cmd).context("mksquashfs")
+}

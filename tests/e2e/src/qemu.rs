@@ -1,0 +1,490 @@
+//! A QEMU guest booted from the ISO or from vmlinuz + initrd, with its serial console captured
+//! to a file, user networking restricted to the host (`restrict=on`) and ssh forwarded from a
+//! loopback port. The guest is killed when the [`Qemu`] is dropped.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use regex::Regex;
+
+use crate::accel::{probe_accel, Accel};
+use crate::cidata::make_cidata;
+use crate::error::{io, Error};
+
+const KERNEL_PANIC: &str = "Kernel panic - not syncing";
+
+/// How many serial lines a failure shows.
+pub const SERIAL_TAIL_LINES: usize = 200;
+
+/// The default kernel arguments, the same as the ISO's default menu entry. ttyS0 is last so
+/// that it is /dev/console.
+pub const DEFAULT_APPEND: &str =
+    "console=tty1 console=ttyS0 rancher.autologin=tty1 rancher.autologin=ttyS0";
+
+#[derive(Debug, Clone)]
+enum Boot {
+    Iso(PathBuf),
+    Kernel { vmlinuz: PathBuf, initrd: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+enum Disk {
+    Blank(String),
+    File(PathBuf),
+}
+
+/// Options of a guest; [`QemuBuilder::boot`] starts it.
+#[derive(Debug, Clone)]
+pub struct QemuBuilder {
+    boot: Option<Boot>,
+    append: Vec<String>,
+    uefi: bool,
+    memory_mib: u32,
+    cpus: u32,
+    cloud_config: Option<PathBuf>,
+    disks: Vec<Disk>,
+    ssh_port: Option<u16>,
+    guestfwd: Vec<String>,
+    extra: Vec<String>,
+    accel: Option<Accel>,
+}
+
+impl Default for QemuBuilder {
+    fn default() -> Self {
+        QemuBuilder {
+            boot: None,
+            append: Vec::new(),
+            uefi: false,
+            memory_mib: 1024,
+            cpus: 2,
+            cloud_config: None,
+            disks: Vec::new(),
+            ssh_port: None,
+            guestfwd: Vec::new(),
+            extra: Vec::new(),
+            accel: None,
+        }
+    }
+}
+
+impl QemuBuilder {
+    /// Boot the hybrid ISO as a CD-ROM (BIOS, or UEFI with [`uefi`](Self::uefi)).
+    pub fn iso(mut self, iso: impl Into<PathBuf>) -> Self {
+        self.boot = Some(Boot::Iso(iso.into()));
+        self
+    }
+
+    /// Boot vmlinuz + initrd directly (`-kernel/-initrd/-append`).
+    pub fn kernel(mut self, vmlinuz: impl Into<PathBuf>, initrd: impl Into<PathBuf>) -> Self {
+        self.boot = Some(Boot::Kernel {
+            vmlinuz: vmlinuz.into(),
+            initrd: initrd.into(),
+        });
+        self
+    }
+
+    /// Extra kernel arguments, after the defaults (kernel boots only; the ISO uses GRUB's menu).
+    pub fn append(mut self, args: &str) -> Self {
+        self.append.push(args.to_string());
+        self
+    }
+
+    /// Firmware: OVMF (UEFI) instead of SeaBIOS.
+    pub fn uefi(mut self, uefi: bool) -> Self {
+        self.uefi = uefi;
+        self
+    }
+
+    pub fn memory(mut self, mib: u32) -> Self {
+        self.memory_mib = mib;
+        self
+    }
+
+    pub fn cpus(mut self, cpus: u32) -> Self {
+        self.cpus = cpus;
+        self
+    }
+
+    /// Attach a NoCloud drive (label `cidata`) with this file as user-data.
+    pub fn cloud_config(mut self, user_data: impl Into<PathBuf>) -> Self {
+        self.cloud_config = Some(user_data.into());
+        self
+    }
+
+    /// Attach a blank virtio disk of `size` (qemu-img syntax: "2G", "512M").
+    pub fn disk(mut self, size: &str) -> Self {
+        self.disks.push(Disk::Blank(size.to_string()));
+        self
+    }
+
+    /// Attach an existing disk image (qcow2 or raw, detected from the name).
+    pub fn disk_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.disks.push(Disk::File(path.into()));
+        self
+    }
+
+    /// Forward 127.0.0.1:`port` to the guest's ssh (a free port is picked otherwise).
+    pub fn ssh_port(mut self, port: u16) -> Self {
+        self.ssh_port = Some(port);
+        self
+    }
+
+    /// A `guestfwd` rule, e.g. `tcp:10.0.2.100:80-tcp:127.0.0.1:8080`.
+    pub fn guestfwd(mut self, rule: &str) -> Self {
+        self.guestfwd.push(rule.to_string());
+        self
+    }
+
+    /// Raw QEMU arguments appended at the end.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.extra.push(arg.to_string());
+        self
+    }
+
+    /// Force an accelerator instead of probing.
+    pub fn accel(mut self, accel: Accel) -> Self {
+        self.accel = Some(accel);
+        self
+    }
+
+    /// Starts the guest with its serial console written to a log file.
+    pub fn boot(self) -> Result<Qemu, Error> {
+        let dir = tempfile::Builder::new()
+            .prefix("ros-qemu")
+            .tempdir()
+            .map_err(io("create QEMU work dir"))?;
+        let serial_log = dir.path().join("serial.log");
+        let qemu_log = dir.path().join("qemu.log");
+        let monitor = dir.path().join("monitor.sock");
+        let ssh_port = match self.ssh_port {
+            Some(p) => p,
+            None => free_port()?,
+        };
+        let mut cmd = self.command(dir.path(), ssh_port)?;
+        cmd.args(["-display", "none", "-monitor"])
+            .arg(format!("unix:{},server=on,wait=off", monitor.display()))
+            .arg("-serial")
+            .arg(format!("file:{}", serial_log.display()));
+        let log = fs::File::create(&qemu_log).map_err(io("create qemu.log"))?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().map_err(io("qemu.log"))?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(io(
+                "start qemu-system-x86_64 (apt-get install qemu-system-x86)",
+            ))?;
+        Ok(Qemu {
+            child: Some(child),
+            serial_log,
+            qemu_log,
+            monitor,
+            ssh_port,
+            dir,
+        })
+    }
+
+    /// The command for an interactive guest: serial console and monitor on this terminal.
+    /// `dir` receives generated drives and must outlive QEMU.
+    pub fn interactive_command(self, dir: &Path, ssh_port: u16) -> Result<Command, Error> {
+        let mut cmd = self.command(dir, ssh_port)?;
+        // -nodefaults leaves no serial port: add one, muxed with the monitor, on stdio.
+        cmd.args(["-nographic", "-serial", "mon:stdio"]);
+        Ok(cmd)
+    }
+
+    fn command(&self, dir: &Path, ssh_port: u16) -> Result<Command, Error> {
+        let boot = self.boot.as_ref().ok_or(Error::NoBootMedium)?;
+        let accel = match (self.accel, boot) {
+            (Some(a), _) => a,
+            (None, Boot::Kernel { vmlinuz, .. }) => probe_accel(vmlinuz),
+            (None, Boot::Iso(iso)) => probe_accel(&iso_kernel(iso, dir)?),
+        };
+        let mut cmd = Command::new("qemu-system-x86_64");
+        cmd.args(accel.qemu_args())
+            .args([
+                "-m",
+                &self.memory_mib.to_string(),
+                "-smp",
+                &self.cpus.to_string(),
+            ])
+            .args(["-no-reboot", "-nodefaults", "-vga", "std"]);
+        if self.uefi {
+            cmd.arg("-bios").arg(ovmf()?);
+        }
+        match boot {
+            Boot::Iso(iso) => {
+                cmd.arg("-cdrom").arg(iso).args(["-boot", "d"]);
+            }
+            Boot::Kernel { vmlinuz, initrd } => {
+                let mut append = DEFAULT_APPEND.to_string();
+                for a in &self.append {
+                    append.push(' ');
+                    append.push_str(a);
+                }
+                cmd.arg("-kernel")
+                    .arg(vmlinuz)
+                    .arg("-initrd")
+                    .arg(initrd)
+                    .arg("-append")
+                    .arg(append);
+            }
+        }
+        let mut netdev = format!("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{ssh_port}-:22");
+        for rule in &self.guestfwd {
+            netdev.push_str(&format!(",guestfwd={rule}"));
+        }
+        cmd.arg("-netdev")
+            .arg(netdev)
+            .args(["-device", "virtio-net-pci,netdev=n0"]);
+        cmd.args(["-device", "virtio-rng-pci"]);
+        if let Some(user_data) = &self.cloud_config {
+            let seed = dir.join("cidata.iso");
+            make_cidata(user_data, None, &seed)?;
+            cmd.arg("-drive").arg(format!(
+                "file={},if=virtio,format=raw,readonly=on",
+                seed.display()
+            ));
+        }
+        for (i, disk) in self.disks.iter().enumerate() {
+            let (path, format) = match disk {
+                Disk::Blank(size) => {
+                    let path = dir.join(format!("disk{i}.qcow2"));
+                    qemu_img_create(&path, size)?;
+                    (path, "qcow2")
+                }
+                Disk::File(path) => {
+                    let qcow = path.extension().is_some_and(|e| e == "qcow2");
+                    (path.clone(), if qcow { "qcow2" } else { "raw" })
+                }
+            };
+            cmd.arg("-drive")
+                .arg(format!("file={},if=virtio,format={format}", path.display()));
+        }
+        cmd.args(&self.extra);
+        Ok(cmd)
+    }
+}
+
+/// The kernel inside an ISO, for the KVM probe: dist's vmlinuz beside the ISO if present.
+fn iso_kernel(iso: &Path, dir: &Path) -> Result<PathBuf, Error> {
+    let beside = iso.with_file_name("vmlinuz");
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    let out = dir.join("probe-vmlinuz");
+    let status = Command::new("xorriso")
+        .args(["-osirrox", "on", "-indev"])
+        .arg(iso)
+        .args(["-extract", "/boot/vmlinuz"])
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(io("run xorriso"))?;
+    if !status.success() {
+        return Err(Error::MissingArtifact(iso.to_path_buf()));
+    }
+    Ok(out)
+}
+
+fn ovmf() -> Result<PathBuf, Error> {
+    ["/usr/share/ovmf/OVMF.fd", "/usr/share/qemu/OVMF.fd"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::MissingArtifact(PathBuf::from(
+                "/usr/share/ovmf/OVMF.fd (apt-get install ovmf)",
+            ))
+        })
+}
+
+fn qemu_img_create(path: &Path, size: &str) -> Result<(), Error> {
+    let out = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(path)
+        .arg(size)
+        .output()
+        .map_err(io("run qemu-img (apt-get install qemu-utils)"))?;
+    if !out.status.success() {
+        return Err(Error::Tool {
+            tool: "qemu-img".into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn free_port() -> Result<u16, Error> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(io("find a free port"))?;
+    Ok(listener
+        .local_addr()
+        .map_err(io("find a free port"))?
+        .port())
+}
+
+/// A running guest.
+pub struct Qemu {
+    child: Option<Child>,
+    serial_log: PathBuf,
+    qemu_log: PathBuf,
+    monitor: PathBuf,
+    ssh_port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Qemu {
+    pub fn builder() -> QemuBuilder {
+        QemuBuilder::default()
+    }
+
+    /// Waits until a serial line matches `pattern`; returns that line. On timeout or if QEMU
+    /// exits, the error (also printed to stderr) holds the last 200 serial lines.
+    pub fn wait_for_serial(&mut self, pattern: &str, timeout: Duration) -> Result<String, Error> {
+        let re = Regex::new(pattern).map_err(|e| Error::Pattern(pattern.to_string(), e))?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.serial_log();
+            if let Some(line) = log.lines().find(|l| re.is_match(l)) {
+                return Ok(line.to_string());
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            let err = if log.contains(KERNEL_PANIC) {
+                // The kernel will not recover; waiting out the timeout would only hide this.
+                Some(Error::KernelPanic {
+                    pattern: pattern.to_string(),
+                    lines: SERIAL_TAIL_LINES,
+                    tail: self.serial_tail(SERIAL_TAIL_LINES),
+                })
+            } else if let Some(status) = exited {
+                Some(Error::QemuExited {
+                    pattern: pattern.to_string(),
+                    status: status.to_string(),
+                    qemu_log: fs::read_to_string(&self.qemu_log).unwrap_or_default(),
+                    lines: SERIAL_TAIL_LINES,
+                    tail: self.serial_tail(SERIAL_TAIL_LINES),
+                })
+            } else if Instant::now() >= deadline {
+                Some(Error::SerialTimeout {
+                    pattern: pattern.to_string(),
+                    secs: timeout.as_secs(),
+                    lines: SERIAL_TAIL_LINES,
+                    tail: self.serial_tail(SERIAL_TAIL_LINES),
+                })
+            } else {
+                None
+            };
+            if let Some(err) = err {
+                eprintln!("{err}");
+                return Err(err);
+            }
+            sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Everything the guest wrote to its serial console so far.
+    pub fn serial_log(&self) -> String {
+        fs::read(&self.serial_log)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The last `n` lines of the serial console.
+    pub fn serial_tail(&self, n: usize) -> String {
+        let log = self.serial_log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    pub fn serial_log_path(&self) -> &Path {
+        &self.serial_log
+    }
+
+    /// The loopback port forwarded to the guest's port 22.
+    pub fn ssh_port(&self) -> u16 {
+        self.ssh_port
+    }
+
+    /// Scratch directory of this guest (generated drives, logs).
+    pub fn work_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Waits until QEMU exits by itself (the guest powered off or rebooted: QEMU runs with
+    /// -no-reboot), at most `timeout`; the error holds the last 200 serial lines.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<std::process::ExitStatus, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait().map_err(io("wait for QEMU"))? {
+                    self.child = None;
+                    return Ok(status);
+                }
+            } else {
+                return Err(Error::Monitor("QEMU was already stopped".into()));
+            }
+            if Instant::now() >= deadline {
+                let err = Error::ExitTimeout {
+                    secs: timeout.as_secs(),
+                    lines: SERIAL_TAIL_LINES,
+                    tail: self.serial_tail(SERIAL_TAIL_LINES),
+                };
+                eprintln!("{err}");
+                return Err(err);
+            }
+            sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Sends one command to the QEMU monitor (HMP), e.g. `system_powerdown` for the ACPI power
+    /// button; returns what the monitor answered.
+    pub fn monitor(&self, command: &str) -> Result<String, Error> {
+        use std::io::{Read, Write};
+        use std::os::unix::net::UnixStream;
+        let mut stream =
+            UnixStream::connect(&self.monitor).map_err(io("connect to the QEMU monitor"))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(io("QEMU monitor"))?;
+        let read_prompt = |stream: &mut UnixStream| -> Result<String, Error> {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !seen.ends_with(b"(qemu) ") {
+                let n = stream.read(&mut buf).map_err(io("read the QEMU monitor"))?;
+                if n == 0 {
+                    return Err(Error::Monitor("closed before its prompt".into()));
+                }
+                seen.extend_from_slice(&buf[..n]);
+            }
+            Ok(String::from_utf8_lossy(&seen).into_owned())
+        };
+        read_prompt(&mut stream)?;
+        stream
+            .write_all(format!("{command}\n").as_bytes())
+            .map_err(io("write the QEMU monitor"))?;
+        let answer = read_prompt(&mut stream)?;
+        Ok(answer.trim_end_matches("(qemu) ").to_string())
+    }
+
+    /// Stops the guest now.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,439 @@
+//! Checks what scripts/build produced, from the outside: the manifest against the files, the
+//! ISO's boot catalogue, the system image's and initrd's contents, and every image archive
+//! loaded into a real dockerd and run.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+
+use ros_e2e::{Dist, TestDockerd};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+fn dist() -> Dist {
+    Dist::locate().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn manifest(d: &Dist) -> Value {
+    let text = std::fs::read_to_string(d.manifest()).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn sha256(path: &Path) -> String {
+    let mut f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    format!("{:x}", h.finalize())
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[test]
+fn manifest_matches_the_files() {
+    let d = dist();
+    let m = manifest(&d);
+    assert_eq!(m["ros_version"], env!("CARGO_PKG_VERSION"));
+    assert!(
+        m["git_commit"].as_str().unwrap().len() >= 40,
+        "{}",
+        m["git_commit"]
+    );
+    assert!(
+        m["kernel"]["release"].as_str().unwrap().starts_with("6."),
+        "{}",
+        m["kernel"]
+    );
+    assert!(m["kernel"]["package"]
+        .as_str()
+        .unwrap()
+        .starts_with("linux-image-"));
+    let names: Vec<&str> = m["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ros.iso",
+            "vmlinuz",
+            "initrd",
+            "initrd-small",
+            "system.squashfs"
+        ]
+    );
+    for a in m["artifacts"].as_array().unwrap() {
+        let path = d.dir().join(a["name"].as_str().unwrap());
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            a["size"].as_u64().unwrap(),
+            "{}",
+            path.display()
+        );
+        assert_eq!(
+            sha256(&path),
+            a["sha256"].as_str().unwrap(),
+            "{}",
+            path.display()
+        );
+    }
+    let images: Vec<&str> = m["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        images,
+        ["base", "udev", "network", "ntp", "syslog", "acpid", "console", "docker"]
+    );
+    for i in m["images"].as_array().unwrap() {
+        let path = d.dir().join(i["file"].as_str().unwrap());
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            i["size"].as_u64().unwrap(),
+            "{}",
+            path.display()
+        );
+        assert_eq!(
+            sha256(&path),
+            i["sha256"].as_str().unwrap(),
+            "{}",
+            path.display()
+        );
+        assert!(i["id"].as_str().unwrap().starts_with("sha256:"));
+    }
+    // The shared base layer is the first layer of every image.
+    let base_layer = &m["images"][0]["layers"][0];
+    for i in m["images"].as_array().unwrap() {
+        assert_eq!(&i["layers"][0], base_layer, "{}", i["name"]);
+    }
+    let packages = m["packages"].as_array().unwrap();
+    for wanted in [
+        "libc6",
+        "docker.io",
+        "containerd",
+        "runc",
+        "tini",
+        "iptables",
+        "chrony",
+        "udev",
+        "acpid",
+        "openssh-server",
+        "dhcpcd-base",
+        "busybox",
+    ] {
+        let p = packages
+            .iter()
+            .find(|p| p["name"] == wanted)
+            .unwrap_or_else(|| panic!("{wanted} not in manifest"));
+        assert!(!p["version"].as_str().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn iso_is_hybrid_with_bios_and_uefi_entries() {
+    let d = dist();
+    let iso = d.iso();
+    let report = run(Command::new("xorriso")
+        .arg("-indev")
+        .arg(&iso)
+        .args(["-report_el_torito", "plain"]));
+    let entries: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with("El Torito boot img"))
+        .collect();
+    assert!(
+        entries.iter().any(|l| l.contains("BIOS")),
+        "no BIOS entry:\n{report}"
+    );
+    assert!(
+        entries.iter().any(|l| l.contains("UEFI")),
+        "no UEFI entry:\n{report}"
+    );
+    let pvd = run(Command::new("xorriso")
+        .arg("-indev")
+        .arg(&iso)
+        .arg("-pvd_info"));
+    assert!(
+        pvd.lines()
+            .any(|l| l.starts_with("Volume Id") && l.trim_end().ends_with(": ROS")),
+        "{pvd}"
+    );
+    let listing = run(Command::new("xorriso").arg("-indev").arg(&iso).args([
+        "-lsl",
+        "/boot/vmlinuz",
+        "/boot/initrd",
+        "/ros/system.squashfs",
+        "/boot/grub/grub.cfg",
+    ]));
+    let squashfs_size = std::fs::metadata(d.squashfs()).unwrap().len().to_string();
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.contains("system.squashfs") && l.contains(&squashfs_size)),
+        "{listing}"
+    );
+}
+
+#[test]
+fn system_image_holds_system_docker_and_the_images() {
+    let d = dist();
+    let listing = run(Command::new("unsquashfs")
+        .args(["-l", "-d", ""])
+        .arg(d.squashfs()));
+    for path in [
+        "/sbin/dockerd",
+        "/bin/containerd",
+        "/bin/containerd-shim-runc-v2",
+        "/sbin/runc",
+        "/bin/docker-init",
+        "/sbin/xtables-nft-multi",
+        "/sbin/iptables",
+        "/lib/x86_64-linux-gnu/xtables/libxt_MASQUERADE.so",
+        "/bin/ros",
+        "/bin/sh",
+        "/share/ros/modules.list",
+    ] {
+        assert!(
+            listing.lines().any(|l| l == path),
+            "{path} missing from the system image"
+        );
+    }
+    let release = manifest(&d)["kernel"]["release"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for module in [
+        "modules.dep",
+        "kernel/net/bridge/bridge.ko",
+        "kernel/fs/overlayfs/overlay.ko",
+        "kernel/drivers/net/veth.ko",
+    ] {
+        let path = format!("/lib/modules/{release}/{module}");
+        assert!(
+            listing.lines().any(|l| l == path),
+            "{path} missing from the system image"
+        );
+    }
+}
+
+/// The images in the system image are the ones in dist/images, byte for byte, whichever the
+/// layout: archives, or unpacked layers streamed back into the same archive.
+#[test]
+fn system_image_carries_the_images_of_dist() {
+    let d = dist();
+    let m = manifest(&d);
+    let layout = m["system_image"]["image_layout"].as_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let extracted = tmp.path().join("x");
+    run(Command::new("unsquashfs")
+        .args(["-q", "-n", "-d"])
+        .arg(&extracted)
+        .arg(d.squashfs())
+        .arg("share/ros/images"));
+    let store = extracted.join("share/ros/images");
+    for image in m["images"].as_array().unwrap() {
+        let name = image["name"].as_str().unwrap();
+        let digest = match layout {
+            "tar" => sha256(&store.join(format!("{name}.tar"))),
+            "unpacked" => {
+                let unpacked = image_archive::unpacked::UnpackedImage::read(&store, name).unwrap();
+                assert_eq!(unpacked.tag, image["tag"].as_str().unwrap());
+                let mut hasher = HashWriter(Sha256::new());
+                let info = unpacked.write_archive_to(&store, &mut hasher).unwrap();
+                assert_eq!(info.id, image["id"].as_str().unwrap(), "{name}");
+                format!("{:x}", hasher.0.finalize())
+            }
+            other => panic!("unknown image layout {other}"),
+        };
+        assert_eq!(
+            digest,
+            image["sha256"].as_str().unwrap(),
+            "{name} differs from dist/images/{name}.tar"
+        );
+    }
+}
+
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The initrd is a zstd-compressed cpio (/init, libraries, modules) followed by an
+/// uncompressed cpio holding the system image.
+#[test]
+fn initrd_has_init_modules_and_the_system_image() {
+    let d = dist();
+    let bytes = std::fs::read(d.initrd()).unwrap();
+    let second = (0..bytes.len())
+        .step_by(512)
+        .find(|&off| off > 0 && bytes[off..].starts_with(b"070701"))
+        .expect("no uncompressed cpio member in the initrd");
+    let first = &bytes[..second];
+    assert_eq!(
+        first,
+        &std::fs::read(d.small_initrd()).unwrap()[..],
+        "initrd-small is not the initrd's first member"
+    );
+    assert!(
+        first.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]),
+        "first member is not zstd"
+    );
+    let decompressed = {
+        let end = first.iter().rposition(|&b| b != 0).unwrap() + 1;
+        let mut child = Command::new("zstd")
+            .args(["-dc"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let data = first[..end].to_vec();
+        let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &data));
+        let mut out = Vec::new();
+        child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(child.wait().unwrap().success());
+        out
+    };
+    let first_names = cpio_names(&decompressed);
+    let release = manifest(&d)["kernel"]["release"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for name in [
+        "init".to_string(),
+        "dev/console".to_string(),
+        "lib64/ld-linux-x86-64.so.2".to_string(),
+        "lib/x86_64-linux-gnu/libc.so.6".to_string(),
+        format!("lib/modules/{release}/modules.dep"),
+        format!("lib/modules/{release}/kernel/fs/squashfs/squashfs.ko"),
+        format!("lib/modules/{release}/kernel/fs/isofs/isofs.ko"),
+        format!("lib/modules/{release}/kernel/drivers/block/loop.ko"),
+    ] {
+        assert!(
+            first_names.iter().any(|(n, _)| *n == name),
+            "{name} missing from the initrd: {first_names:?}"
+        );
+    }
+    let second_names = cpio_names(&bytes[second..]);
+    let squashfs_size = std::fs::metadata(d.squashfs()).unwrap().len() as u32;
+    assert_eq!(
+        second_names,
+        vec![
+            ("ros".to_string(), 0),
+            ("ros/system.squashfs".to_string(), squashfs_size)
+        ]
+    );
+}
+
+fn cpio_names(mut data: &[u8]) -> Vec<(String, u32)> {
+    let mut names = Vec::new();
+    loop {
+        let reader = cpio::newc::Reader::new(data).unwrap();
+        if reader.entry().is_trailer() {
+            return names;
+        }
+        names.push((
+            reader.entry().name().to_string(),
+            reader.entry().file_size(),
+        ));
+        data = reader.finish().unwrap();
+    }
+}
+
+/// (image, entrypoint and arguments, text the output must contain)
+const SMOKE: &[(&str, &[&str], &[&str])] = &[
+    ("base", &["/bin/sh", "-c", "echo base-ok; ls /bin/ls"], &["base-ok", "/bin/ls"]),
+    ("udev", &["udevadm", "--version"], &["252"]),
+    ("network", &["dhcpcd", "--version"], &["dhcpcd 9.4.1"]),
+    ("ntp", &["chronyd", "--version"], &["chronyd (chrony) version 4.3"]),
+    (
+        "syslog",
+        &["/bin/sh", "-c", "syslogd -O /tmp/m && logger -t smoke hello-ros && for i in $(seq 100); do grep -q hello-ros /tmp/m && break; sleep 0.1; done; cat /tmp/m"],
+        &["smoke: hello-ros"],
+    ),
+    ("acpid", &["acpid", "--version"], &["acpid-2.0.33"]),
+    (
+        "console",
+        &["/bin/sh", "-c", "ssh -V; sshd -V; docker --version; id rancher; agetty --version; sudo -V; ip -V; bash --version"],
+        &["OpenSSH_9.2", "Docker version 20.10", "uid=1100(rancher) gid=1100(rancher) groups=1100(rancher),27(sudo),999(docker)", "agetty from util-linux", "Sudo version", "ip utility", "GNU bash"],
+    ),
+    (
+        "docker",
+        &["/bin/sh", "-c", "dockerd --version; containerd --version; runc --version; docker-init --version; iptables --version"],
+        &["Docker version 20.10", "containerd", "runc version", "tini version", "(nf_tables)"],
+    ),
+];
+
+#[test]
+fn every_image_loads_into_dockerd_and_runs() {
+    let d = dist();
+    let m = manifest(&d);
+    let daemon = TestDockerd::start().unwrap_or_else(|e| panic!("{e}"));
+    for (name, command, expected) in SMOKE {
+        let entry = m["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == *name)
+            .unwrap();
+        let tag = entry["tag"].as_str().unwrap();
+        let loaded = daemon
+            .load(&d.image(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(loaded.contains(tag), "{name}: {loaded}");
+        let inspect = daemon
+            .docker(&["image", "inspect", "--format", "{{.Id}}", tag])
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&inspect.stdout).trim(),
+            entry["id"].as_str().unwrap(),
+            "{name}"
+        );
+        let mut args = vec![
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            command[0],
+            tag,
+        ];
+        args.extend(&command[1..]);
+        let out = daemon.docker(&args).unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{name}: {args:?} failed:\n{text}");
+        for e in *expected {
+            assert!(text.contains(e), "{name}: {e:?} not in output:\n{text}");
+        }
+    }
+}

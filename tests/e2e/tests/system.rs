@@ -1,0 +1,372 @@
+//! The whole system, booted from the ISO under QEMU and checked from outside: over ssh with the
+//! host's OpenSSH client, and on the serial console. Each test boots its own guest, one at a
+//! time (two cores, TCG); the first one shares a single rich boot between many checks.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ros_e2e::{Dist, Qemu, Ssh, SshKey};
+
+static ONE_GUEST: Mutex<()> = Mutex::new(());
+
+/// Under TCG a full boot (dockerd plus eight image loads) takes a few minutes.
+const READY_TIMEOUT: Duration = Duration::from_secs(420);
+const READY_LINE: &str = r"ros: ready in \d+\.\d s";
+const TEST_IMAGE: &str = "ros-test/busybox:latest";
+
+fn dist() -> Dist {
+    Dist::locate().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The services os-config.yml starts and keep running, and the one-shots that exit 0.
+const RUNNING: &[&str] = &[
+    "udev", "syslog", "network", "ntp", "acpid", "console", "docker",
+];
+const ONE_SHOTS: &[&str] = &["udev-cold", "cloud-init"];
+
+fn cloud_config(dir: &Path, key: &SshKey, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("user-data");
+    let text = format!(
+        "#cloud-config\nhostname: ros-e2e\nssh_authorized_keys:\n  - {}\nwrite_files:\n  - path: /home/rancher/from-cloud-init.txt\n    content: \"written by cloud-init\\n\"\n    owner: rancher\n    permissions: \"0640\"\nruncmd:\n  - [touch, /home/rancher/runcmd-list]\n  - echo string > /home/rancher/runcmd-string\nrancher:\n  ntp:\n    servers: []\n{extra}",
+        key.public
+    );
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+/// Boots the ISO with a NoCloud drive and waits for the ready line and for sshd.
+fn boot_ready(
+    dir: &Path,
+    key: &SshKey,
+    memory: u32,
+    extra_cc: &str,
+    extra_qemu: &[&str],
+) -> (Qemu, Ssh) {
+    let d = dist();
+    let mut b = Qemu::builder()
+        .iso(d.iso())
+        .memory(memory)
+        .cloud_config(cloud_config(dir, key, extra_cc));
+    for a in extra_qemu {
+        b = b.arg(a);
+    }
+    let mut vm = b.boot().unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for_serial(READY_LINE, READY_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ssh = Ssh::new(vm.ssh_port(), &key.private);
+    if let Err(e) = ssh.wait(Duration::from_secs(120)) {
+        panic!("ssh never answered: {e}\n{}", vm.serial_tail(200));
+    }
+    (vm, ssh)
+}
+
+fn must(vm: &Qemu, r: Result<String, ros_e2e::Error>) -> String {
+    r.unwrap_or_else(|e| panic!("{e}\nlast serial lines:\n{}", vm.serial_tail(200)))
+}
+
+/// `name → status` from System Docker.
+fn system_containers(vm: &Qemu, ssh: &Ssh) -> Vec<(String, String)> {
+    must(
+        vm,
+        ssh.ok("sudo system-docker ps -a --format '{{.Names}}|{{.Status}}'"),
+    )
+    .lines()
+    .filter_map(|l| l.split_once('|'))
+    .map(|(n, s)| (n.to_owned(), s.to_owned()))
+    .collect()
+}
+
+fn status_of<'a>(list: &'a [(String, String)], name: &str) -> &'a str {
+    list.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, s)| s.as_str())
+        .unwrap_or("missing")
+}
+
+/// Polls `check` over ssh until it holds, up to `limit` (sshd may be restarting meanwhile).
+fn eventually(
+    ssh: &Ssh,
+    limit: Duration,
+    cmd: &str,
+    check: impl Fn(&str) -> bool,
+) -> Result<String, String> {
+    let deadline = Instant::now() + limit;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(out) = ssh.ok(cmd) {
+            if check(&out) {
+                return Ok(out);
+            }
+            last = out;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    Err(last)
+}
+
+#[test]
+#[ignore = "issue 5: not yet seen passing end to end; run with `cargo test -p ros-e2e --test system -- --ignored`"]
+fn booted_system_services_console_docker_zombies_syslog_and_resilience() {
+    let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let key = SshKey::generate().unwrap_or_else(|e| panic!("{e}"));
+    let (vm, ssh) = boot_ready(dir.path(), &key, 1024, "", &[]);
+
+    // Every default service runs; one-shots exited 0; volume containers were only created.
+    let list = system_containers(&vm, &ssh);
+    for name in RUNNING {
+        assert!(status_of(&list, name).starts_with("Up"), "{name}: {list:?}");
+    }
+    for name in ONE_SHOTS {
+        assert!(
+            status_of(&list, name).starts_with("Exited (0)"),
+            "{name}: {list:?}"
+        );
+    }
+    assert!(
+        status_of(&list, "system-volumes").starts_with("Created"),
+        "{list:?}"
+    );
+
+    // cloud-init from the NoCloud drive: hostname, write_files (owner, mode), runcmd both ways.
+    assert_eq!(must(&vm, ssh.ok("hostname")).trim(), "ros-e2e");
+    assert_eq!(
+        must(&vm, ssh.ok("stat -c '%U %a' /home/rancher/from-cloud-init.txt; cat /home/rancher/from-cloud-init.txt")),
+        "rancher 640\nwritten by cloud-init\n"
+    );
+    must(
+        &vm,
+        ssh.ok("test -f /home/rancher/runcmd-list && grep -qx string /home/rancher/runcmd-string"),
+    );
+
+    // User Docker: a locally loaded image runs, and sees the console's files through -v.
+    let archive = dir.path().join("busybox.tar");
+    sysdocker::testing::busybox_archive(&archive, TEST_IMAGE).unwrap_or_else(|e| panic!("{e}"));
+    must(
+        &vm,
+        ssh.copy_to(&archive, "/home/rancher/busybox.tar")
+            .map(|_| String::new()),
+    );
+    must(&vm, ssh.ok("docker load -i /home/rancher/busybox.tar"));
+    assert_eq!(
+        must(
+            &vm,
+            ssh.ok(&format!(
+                "docker run --rm {TEST_IMAGE} echo hello-from-user-docker"
+            ))
+        ),
+        "hello-from-user-docker\n"
+    );
+    assert_eq!(
+        must(&vm, ssh.ok(&format!(
+            "mkdir -p /home/rancher/x && echo shared > /home/rancher/x/f && docker run --rm -v /home/rancher/x:/x {TEST_IMAGE} cat /x/f"
+        ))),
+        "shared\n"
+    );
+    // `docker ps` in the console never shows the OS.
+    assert_eq!(must(&vm, ssh.ok("docker ps -aq | wc -l")).trim(), "0");
+
+    // PID 1 is ros, and 200 orphans leave no zombie behind.
+    assert_eq!(must(&vm, ssh.ok("cat /proc/1/comm")).trim(), "ros-init");
+    must(
+        &vm,
+        ssh.ok("for i in $(seq 200); do sh -c 'sleep 1 &'; done"),
+    );
+    let zombies = eventually(
+        &ssh,
+        Duration::from_secs(60),
+        "ps -eo stat= | grep -c '^Z' || true",
+        |o| o.trim() == "0",
+    );
+    assert!(
+        zombies.is_ok(),
+        "zombies remain: {zombies:?}\n{}",
+        must(&vm, ssh.ok("ps -eo pid,ppid,stat,comm"))
+    );
+
+    // syslog gathers several services' messages.
+    let syslog = must(&vm, ssh.ok("sudo cat /var/log/syslog"));
+    let programs: BTreeSet<&str> = syslog
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .map(|p| p.split(['[', ':']).next().unwrap_or(p))
+        .collect();
+    assert!(
+        programs.len() >= 3,
+        "programs in /var/log/syslog: {programs:?}"
+    );
+
+    // The boot timeline names every service.
+    let boot_time = must(&vm, ssh.ok("ros boot-time"));
+    for name in RUNNING.iter().chain(ONE_SHOTS) {
+        assert!(
+            boot_time.contains(&format!("service:{name} ")),
+            "{name} missing:\n{boot_time}"
+        );
+    }
+
+    // Password logins are refused: keys only.
+    let out = ssh
+        .run_with_options(
+            &[
+                "-o",
+                "PubkeyAuthentication=no",
+                "-o",
+                "PreferredAuthentications=password,keyboard-interactive",
+            ],
+            "true",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Permission denied (publickey)"),
+        "{out:?}"
+    );
+
+    // Resilience: killed system services come back (restart: always), the console included.
+    let _ = ssh.run("sudo system-docker kill syslog console");
+    let back = eventually(
+        &ssh,
+        Duration::from_secs(120),
+        "sudo system-docker inspect -f '{{.Name}} {{.State.Running}} {{.RestartCount}}' syslog console",
+        |o| o.lines().count() == 2 && o.lines().all(|l| l.contains(" true ") && !l.ends_with(" 0")),
+    );
+    assert!(
+        back.is_ok(),
+        "syslog/console not back: {back:?}\n{}",
+        vm.serial_tail(200)
+    );
+
+    // SIGKILL to System Docker: PID 1's supervisor restarts it and the services come back.
+    let _ = ssh.run("sudo sh -c 'kill -9 $(cat /var/run/system-docker.pid)'");
+    std::thread::sleep(Duration::from_secs(5));
+    let restored = eventually(
+        &ssh,
+        Duration::from_secs(300),
+        "sudo system-docker ps --format '{{.Names}}'",
+        |o| RUNNING.iter().all(|n| o.lines().any(|l| l == *n)),
+    );
+    assert!(
+        restored.is_ok(),
+        "services not restored: {restored:?}\n{}",
+        vm.serial_tail(200)
+    );
+    assert_eq!(must(&vm, ssh.ok("echo still-here")), "still-here\n");
+}
+
+/// The serial log's ordered-shutdown lines, service names in order.
+fn stop_order(serial: &str) -> Vec<String> {
+    serial
+        .lines()
+        .filter(|l| l.contains("shutdown: stopping") && l.contains("service="))
+        .filter_map(|l| l.split("service=").nth(1))
+        .map(|s| {
+            s.split_whitespace()
+                .next()
+                .unwrap_or(s)
+                .trim_matches('"')
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "issue 5: not yet seen passing end to end; run with `cargo test -p ros-e2e --test system -- --ignored`"]
+fn poweroff_at_512m_stops_user_containers_then_services_console_last() {
+    let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let key = SshKey::generate().unwrap_or_else(|e| panic!("{e}"));
+    // 512 MB: the memory acceptance; a 10 s shutdown timeout for the stubborn container.
+    let (mut vm, ssh) = boot_ready(dir.path(), &key, 512, "  shutdown_timeout: 10\n", &[]);
+    let archive = dir.path().join("busybox.tar");
+    sysdocker::testing::busybox_archive(&archive, TEST_IMAGE).unwrap_or_else(|e| panic!("{e}"));
+    must(
+        &vm,
+        ssh.copy_to(&archive, "/home/rancher/busybox.tar")
+            .map(|_| String::new()),
+    );
+    must(&vm, ssh.ok("docker load -i /home/rancher/busybox.tar"));
+    must(&vm, ssh.ok(&format!(
+        "docker run -d --name stubborn {TEST_IMAGE} sh -c 'trap \"\" TERM; while true; do sleep 1; done'"
+    )));
+    let _ = ssh.run("sudo poweroff");
+    // 10 s for the stubborn container, then the services; generous for TCG.
+    let status = vm
+        .wait_exit(Duration::from_secs(240))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let serial = vm.serial_log();
+    assert!(
+        serial.contains("shutdown: stopping user containers"),
+        "{}",
+        vm.serial_tail(200)
+    );
+    let order = stop_order(&serial);
+    assert_eq!(
+        order.last().map(String::as_str),
+        Some("console"),
+        "stop order: {order:?}"
+    );
+    assert!(order.len() >= RUNNING.len(), "stop order: {order:?}");
+    assert!(
+        serial.contains("ros: bye"),
+        "{status:?}\n{}",
+        vm.serial_tail(200)
+    );
+}
+
+#[test]
+#[ignore = "issue 5: not yet seen passing end to end; run with `cargo test -p ros-e2e --test system -- --ignored`"]
+fn acpi_power_button_shuts_down_in_order() {
+    let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let key = SshKey::generate().unwrap_or_else(|e| panic!("{e}"));
+    let (mut vm, _ssh) = boot_ready(dir.path(), &key, 1024, "", &[]);
+    vm.monitor("system_powerdown")
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_exit(Duration::from_secs(240))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let order = stop_order(&vm.serial_log());
+    assert_eq!(
+        order.last().map(String::as_str),
+        Some("console"),
+        "stop order: {order:?}\n{}",
+        vm.serial_tail(200)
+    );
+}
+
+#[test]
+#[ignore = "issue 5: not yet seen passing end to end; run with `cargo test -p ros-e2e --test system -- --ignored`"]
+fn recovery_shell_when_asked_on_the_cmdline() {
+    let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
+    let d = dist();
+    let mut vm = Qemu::builder()
+        .kernel(d.vmlinuz(), d.initrd())
+        .append("rancher.recovery=true")
+        .boot()
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for_serial(
+        "reason: rancher.recovery=true is on the kernel command line",
+        Duration::from_secs(180),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for_serial(r"\[recovery\] #|BusyBox", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+#[ignore = "issue 5: not yet seen passing end to end; run with `cargo test -p ros-e2e --test system -- --ignored`"]
+fn recovery_shell_when_the_system_image_is_missing() {
+    let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
+    let d = dist();
+    // The ISO's small initrd carries no system image, and no medium is attached.
+    let mut vm = Qemu::builder()
+        .kernel(d.vmlinuz(), d.small_initrd())
+        .boot()
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for_serial("reason: no system image", Duration::from_secs(240))
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for_serial(r"\[recovery\] #|BusyBox", Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
