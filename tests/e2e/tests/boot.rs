@@ -47,6 +47,20 @@ fn iso_boots_to_pid1_under_uefi() {
 #[test]
 fn kernel_and_initrd_boot_to_pid1() {
     let d = dist();
-    let line = boot_until_pid1(Qemu::builder().kernel(d.vmlinuz(), d.initrd()));
+    let _guard = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
+    let mut vm = Qemu::builder()
+        .kernel(d.vmlinuz(), d.initrd())
+        .memory(1024)
+        .boot()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let line = vm
+        .wait_for_serial(PID1_LINE, BOOT_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(line.contains(PID1_LINE), "{line}");
+    // The harness's monitor and exit wait, which later tests use for power-button checks.
+    let status = vm.monitor("info status").unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.contains("VM status: running"), "{status}");
+    let _ = vm.monitor("quit");
+    vm.wait_exit(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
 }
