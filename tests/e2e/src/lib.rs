@@ -3,7 +3,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //! let dist = ros_e2e::Dist::locate().unwrap();
-//! let vm = ros_e2e::Qemu::builder().iso(dist.iso()).memory(1024).boot().unwrap();
+//! let mut vm = ros_e2e::Qemu::builder().iso(dist.iso()).memory(1024).boot().unwrap();
 //! vm.wait_for_serial("ros-init", Duration::from_secs(180)).unwrap();
 //! ```
 
