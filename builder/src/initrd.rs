@@ -44,7 +44,9 @@ pub fn build(ctx: &Ctx, inputs: &InitrdInputs) -> Result<Initrd> {
     let mut key = Key::new("initrd");
     // Outputs live in the output directory: another --dist is another build.
     key.text(&ctx.dist.to_string_lossy());
+    let busybox = inputs.lib_root.join("usr/bin/busybox");
     key.file(inputs.init)?
+        .file(&busybox)?
         .file(inputs.squashfs)?
         .json(&inputs.kernel.package)?;
     key.json(&inputs.modules)?.text(&ctx.epoch.to_string());
@@ -66,7 +68,16 @@ pub fn build(ctx: &Ctx, inputs: &InitrdInputs) -> Result<Initrd> {
     fs::copy(inputs.init, stage.join("init"))
         .with_context(|| format!("copy {}", inputs.init.display()))?;
     fs::set_permissions(stage.join("init"), fs::Permissions::from_mode(0o755))?;
-    let libraries = copy_libraries(inputs.init, inputs.lib_root, &stage)?;
+    let mut libraries = copy_libraries(inputs.init, inputs.lib_root, &stage)?;
+    // The recovery shell for failures before the system image is mounted.
+    fs::copy(&busybox, stage.join("ros/busybox"))
+        .with_context(|| format!("copy {}", busybox.display()))?;
+    fs::set_permissions(stage.join("ros/busybox"), fs::Permissions::from_mode(0o755))?;
+    for lib in copy_libraries(&busybox, inputs.lib_root, &stage)? {
+        if !libraries.contains(&lib) {
+            libraries.push(lib);
+        }
+    }
 
     let index = ModuleIndex::read(&inputs.kernel.root, &inputs.kernel.release)?;
     let sel = index.closure(inputs.modules);
@@ -103,7 +114,7 @@ pub fn build(ctx: &Ctx, inputs: &InitrdInputs) -> Result<Initrd> {
 }
 
 /// Copies the dynamic loader and libraries `ldd` names for `bin`, taken from `lib_root`.
-fn copy_libraries(bin: &Path, lib_root: &Path, stage: &Path) -> Result<Vec<String>> {
+pub(crate) fn copy_libraries(bin: &Path, lib_root: &Path, stage: &Path) -> Result<Vec<String>> {
     let out = Command::new("ldd")
         .arg(bin)
         .output()
@@ -155,7 +166,7 @@ fn resolve_in_root(root: &Path, path: &str) -> Option<PathBuf> {
     None
 }
 
-fn zstd(data: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn zstd(data: &[u8]) -> Result<Vec<u8>> {
     command::require_tool("zstd", "zstd")?;
     let mut child = Command::new("zstd")
         .args(["-19", "-q", "-c", "-T1"])
@@ -233,7 +244,7 @@ impl<W: Write> CpioWriter<'_, W> {
     }
 }
 
-fn write_tree<W: Write>(stage: &Path, epoch: u64, out: &mut W) -> Result<()> {
+pub(crate) fn write_tree<W: Write>(stage: &Path, epoch: u64, out: &mut W) -> Result<()> {
     let mut w = CpioWriter {
         out,
         ino: 0,

@@ -48,6 +48,19 @@ pub fn ensure_standard_dirs(root: &Path) -> Result<()> {
         fs::set_permissions(&path, fs::Permissions::from_mode(mode))
             .with_context(|| format!("chmod {dir}"))?;
     }
+    // base-files' postinst makes these links and is never run here. Without them a daemon's
+    // socket in /var/run stays inside its container instead of the shared /run.
+    for (link, target) in [("var/run", "/run"), ("var/lock", "/run/lock")] {
+        let path = root.join(link);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => continue,
+            Ok(m) if m.is_dir() => fs::remove_dir_all(&path),
+            Ok(_) => fs::remove_file(&path),
+            Err(_) => Ok(()),
+        }
+        .with_context(|| format!("replace {link}"))?;
+        symlink(target, &path).with_context(|| format!("link {link} -> {target}"))?;
+    }
     Ok(())
 }
 
@@ -288,6 +301,23 @@ mod tests {
         assert!(root.join("usr/share/doc/pkg/copyright").exists());
         assert!(!root.join("usr/share/doc/pkg/changelog.gz").exists());
         assert!(!root.join("usr/share/man").exists());
+    }
+
+    #[test]
+    fn var_run_becomes_a_link_to_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        fs::create_dir_all(root.join("var/run/leftover")).unwrap();
+        ensure_standard_dirs(root).unwrap();
+        ensure_standard_dirs(root).unwrap();
+        assert_eq!(
+            fs::read_link(root.join("var/run")).unwrap(),
+            Path::new("/run")
+        );
+        assert_eq!(
+            fs::read_link(root.join("var/lock")).unwrap(),
+            Path::new("/run/lock")
+        );
     }
 
     #[test]

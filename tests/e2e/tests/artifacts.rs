@@ -209,6 +209,8 @@ fn system_image_holds_system_docker_and_the_images() {
         "/lib/x86_64-linux-gnu/xtables/libxt_MASQUERADE.so",
         "/bin/ros",
         "/bin/sh",
+        // The docker CLI, which the console bind-mounts.
+        "/bin/docker",
         "/share/ros/modules.list",
     ] {
         assert!(
@@ -330,6 +332,9 @@ fn initrd_has_init_modules_and_the_system_image() {
         "dev/console".to_string(),
         "lib64/ld-linux-x86-64.so.2".to_string(),
         "lib/x86_64-linux-gnu/libc.so.6".to_string(),
+        // The recovery shell before the root exists.
+        "ros/busybox".to_string(),
+        "lib/x86_64-linux-gnu/libresolv.so.2".to_string(),
         format!("lib/modules/{release}/modules.dep"),
         format!("lib/modules/{release}/kernel/fs/squashfs/squashfs.ko"),
         format!("lib/modules/{release}/kernel/fs/isofs/isofs.ko"),
@@ -380,14 +385,11 @@ const SMOKE: &[(&str, &[&str], &[&str])] = &[
     ("acpid", &["acpid", "--version"], &["acpid-2.0.33"]),
     (
         "console",
-        &["/bin/sh", "-c", "ssh -V; sshd -V; docker --version; id rancher; agetty --version; sudo -V; ip -V; bash --version"],
-        &["OpenSSH_9.2", "Docker version 20.10", "uid=1100(rancher) gid=1100(rancher) groups=1100(rancher),27(sudo),999(docker)", "agetty from util-linux", "Sudo version", "ip utility", "GNU bash"],
+        &["/bin/sh", "-c", "ssh -V; sshd -V; id rancher; agetty --version; sudo -V; ip -V; bash --version"],
+        &["OpenSSH_9.2", "uid=1100(rancher) gid=1100(rancher) groups=1100(rancher),27(sudo),999(docker)", "agetty from util-linux", "Sudo version", "ip utility", "GNU bash"],
     ),
-    (
-        "docker",
-        &["/bin/sh", "-c", "dockerd --version; containerd --version; runc --version; docker-init --version; iptables --version"],
-        &["Docker version 20.10", "containerd", "runc version", "tini version", "(nf_tables)"],
-    ),
+    // The engine binaries come from the host's /usr at run time (see the squashfs test).
+    ("docker", &["/bin/sh", "-c", "grep ^docker: /etc/group"], &["docker:x:999:"]),
 ];
 
 #[test]
