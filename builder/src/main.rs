@@ -1,6 +1,8 @@
 //! ros-build: the daemonless OS build (Debian packages to image archives, squashfs, initrd
-//! and ISO) and the QEMU launcher behind `scripts/run`. This file only dispatches.
+//! and ISO), the QEMU launcher behind `scripts/run` and the benchmark's baseline initramfs
+//! behind `scripts/bench`. This file only dispatches.
 
+mod baseline;
 mod command;
 mod deb_extract;
 mod deb_resolve;
@@ -34,6 +36,9 @@ enum Cmd {
     Build(pipeline::BuildArgs),
     /// Boot dist/ in QEMU with the serial console on this terminal.
     Run(run::RunArgs),
+    /// Build the benchmark's baseline initramfs (dist/bench/baseline-initrd): dist/vmlinuz's
+    /// kernel plus one dockerd that runs one container.
+    Baseline(baseline::BaselineArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,5 +52,6 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::Build(args) => pipeline::build(&args),
         Cmd::Run(args) => run::run(&args),
+        Cmd::Baseline(args) => baseline::build(&args),
     }
 }

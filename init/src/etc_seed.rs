@@ -57,6 +57,12 @@ pub fn seed(root: &Path, version: &str, hostname: &str) -> std::io::Result<()> {
             os_config::atomic_write(&p, content.as_bytes(), mode)?;
         }
     }
+    // The console bind-mounts /etc/issue; the ready step rewrites it in place with addresses.
+    os_config::atomic_write(
+        &etc.join("issue"),
+        crate::issue::text(&[]).as_bytes(),
+        0o644,
+    )?;
     os_config::atomic_write(
         &etc.join("os-release"),
         os_release(version).as_bytes(),

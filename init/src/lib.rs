@@ -14,6 +14,7 @@ pub mod pid1;
 pub mod power;
 pub mod recovery;
 pub mod root_assembly;
+pub mod service_keeper;
 pub mod services;
 pub mod switch_root;
 pub mod sysctl;

@@ -27,7 +27,16 @@ pub fn shell(reason: &str) -> ! {
     loop {
         eprint!("{}", banner(reason));
         match SHELLS.iter().find(|(p, _)| Path::new(p).exists()) {
-            Some((path, args)) => run_shell(path, args),
+            Some((path, args)) => {
+                if *path == "/ros/busybox" {
+                    // The initrd has no tools besides busybox: give its applets names on PATH.
+                    let _ = std::fs::create_dir_all("/ros/bin");
+                    let _ = Command::new(path)
+                        .args(["--install", "-s", "/ros/bin"])
+                        .status();
+                }
+                run_shell(path, args)
+            }
             None => {
                 eprintln!("ros: no shell is available; the machine stays up and keeps reaping");
                 loop {
@@ -45,7 +54,7 @@ fn run_shell(path: &str, args: &[&str]) {
     let mut cmd = Command::new(path);
     cmd.args(args)
         .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin:/ros")
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin:/ros/bin")
         .env("HOME", "/root")
         .env("TERM", "linux")
         .env("PS1", "[recovery] # ");

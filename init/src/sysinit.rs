@@ -91,7 +91,18 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
     }
     tl.save(&tl_path);
 
+    let keeper = match engine.client(Scope::System).await {
+        Ok(c) => Some(tokio::spawn(crate::service_keeper::run(
+            c.docker.clone(),
+            crate::service_keeper::kept_services(&project),
+        ))),
+        Err(_) => None,
+    };
     watch_until_shutdown(&mut term, &engine, &project, &supervisor).await;
+    // The ordered shutdown stops services on purpose; nothing may start them again.
+    if let Some(k) = keeper {
+        k.abort();
+    }
     let timeout = Duration::from_secs(
         loaded
             .config

@@ -8,7 +8,7 @@ ROS_BUILD_PACKAGES=(dpkg apt debian-archive-keyring tar squashfs-tools xorriso g
 # shellcheck disable=SC2034
 ROS_RUN_PACKAGES=(qemu-system-x86 qemu-utils ovmf xorriso)
 # shellcheck disable=SC2034
-ROS_TEST_PACKAGES=(docker.io busybox-static openssh-client iproute2 coreutils)
+ROS_TEST_PACKAGES=(docker.io busybox-static openssh-client iproute2 coreutils dnsmasq-base dhcpcd-base)
 
 # ensure_packages PKG...: installs the missing packages with apt-get when root.
 ensure_packages() {

@@ -203,7 +203,8 @@ pub fn sshd_config(cfg: &CloudConfig) -> String {
     out.push_str(
         "PermitRootLogin no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n\
          PubkeyAuthentication yes\nAuthorizedKeysFile .ssh/authorized_keys\nUsePAM yes\n\
-         PrintMotd no\nClientAliveInterval 180\nAcceptEnv LANG LC_*\n",
+         PrintMotd no\nClientAliveInterval 180\nAcceptEnv LANG LC_*\n\
+         Subsystem sftp internal-sftp\n",
     );
     out
 }
@@ -272,6 +273,8 @@ mod tests {
         cfg.rancher.ssh.port = Some(2222);
         let text = sshd_config(&cfg);
         assert!(text.contains("Port 2222\n") && text.contains("PasswordAuthentication no\n"));
+        // scp and sftp clients need the subsystem.
+        assert!(text.contains("Subsystem sftp internal-sftp\n"));
         assert!(
             text.contains("KbdInteractiveAuthentication no\n")
                 && text.contains("PermitRootLogin no\n")

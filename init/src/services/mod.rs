@@ -6,4 +6,5 @@ pub mod cloud_init;
 pub mod console;
 pub mod ntp;
 pub mod respawn;
+pub mod syslogd;
 pub mod user_docker;

@@ -169,6 +169,7 @@ impl QemuBuilder {
             .arg(format!("unix:{},server=on,wait=off", monitor.display()))
             .arg("-serial")
             .arg(format!("file:{}", serial_log.display()));
+        let command_line = shell_words(&cmd);
         let log = fs::File::create(&qemu_log).map_err(io("create qemu.log"))?;
         let child = cmd
             .stdin(Stdio::null())
@@ -185,6 +186,7 @@ impl QemuBuilder {
             monitor,
             ssh_port,
             dir,
+            command_line,
         })
     }
 
@@ -270,6 +272,25 @@ impl QemuBuilder {
     }
 }
 
+/// `cmd` as one shell line (arguments with spaces or quotes are single-quoted).
+fn shell_words(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| {
+            let a = a.to_string_lossy();
+            let plain = !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c));
+            if plain {
+                a.into_owned()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The kernel inside an ISO, for the KVM probe: dist's vmlinuz beside the ISO if present.
 fn iso_kernel(iso: &Path, dir: &Path) -> Result<PathBuf, Error> {
     let beside = iso.with_file_name("vmlinuz");
@@ -336,6 +357,7 @@ pub struct Qemu {
     monitor: PathBuf,
     ssh_port: u16,
     dir: tempfile::TempDir,
+    command_line: String,
 }
 
 impl Qemu {
@@ -411,6 +433,19 @@ impl Qemu {
     /// The loopback port forwarded to the guest's port 22.
     pub fn ssh_port(&self) -> u16 {
         self.ssh_port
+    }
+
+    /// The QEMU command line this guest was started with, as one shell line.
+    pub fn command_line(&self) -> &str {
+        &self.command_line
+    }
+
+    /// Whether QEMU has exited (without waiting).
+    pub fn exited(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => !matches!(child.try_wait(), Ok(None)),
+            None => true,
+        }
     }
 
     /// Scratch directory of this guest (generated drives, logs).
