@@ -5,7 +5,7 @@ use crate::kernel_modules::{self, ModuleIndex};
 use crate::root_assembly::{self, WritableBase, NEW_ROOT};
 use crate::system_image;
 use crate::timeline::Timeline;
-use crate::{early_mounts, etc_seed, switch_root, sysctl};
+use crate::{early_mounts, etc_seed, switch_root, sysctl, zram_swap};
 use os_config::LoadedConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -54,6 +54,7 @@ pub fn boot(opts: &EarlyOptions, timeline: &mut Timeline) -> Result<LoadedConfig
     }
     load_runtime_modules(&loaded.config.rancher.modules);
     timeline.step("modules");
+    zram_swap::setup(&loaded.config.rancher.zram);
 
     let hostname = loaded
         .config

@@ -21,5 +21,6 @@ pub mod sysctl;
 pub mod sysinit;
 pub mod system_image;
 pub mod timeline;
+pub mod zram_swap;
 
 pub use pid1::run;

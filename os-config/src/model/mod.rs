@@ -8,6 +8,7 @@ pub mod network;
 pub mod rancher;
 pub mod service;
 pub mod state;
+pub mod zram;
 
 pub use cloud_config::{CloudConfig, Encoding, MountEntry, WriteFile};
 pub use compose_values::{BoolOrString, ByteSize, ListOrMap, StringOrList, Ulimit};
@@ -19,3 +20,4 @@ pub use rancher::{
 };
 pub use service::ServiceSpec;
 pub use state::StateConfig;
+pub use zram::ZramConfig;

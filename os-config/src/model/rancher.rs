@@ -5,6 +5,7 @@ use super::docker::DockerConfig;
 use super::network::NetworkConfig;
 use super::service::ServiceSpec;
 use super::state::StateConfig;
+use super::zram::ZramConfig;
 use crate::lenient_de::{
     flag, null_as_default, opt_flag, opt_num, opt_string, string_list, string_map,
 };
@@ -82,6 +83,8 @@ pub struct RancherConfig {
     /// Boot straight into the recovery shell.
     #[serde(deserialize_with = "flag")]
     pub recovery: bool,
+    #[serde(deserialize_with = "null_as_default")]
+    pub zram: ZramConfig,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
