@@ -1,6 +1,7 @@
 //! The initrd: a small zstd-compressed cpio with `ros` as /init, the libraries it links and the
-//! modules needed to find the system image; then, for boots without a medium, a second,
-//! uncompressed cpio member carrying the squashfs (already compressed) at /ros/system.squashfs.
+//! modules needed to find the system image, busybox for the early recovery shell and mke2fs for
+//! the state partition's autoformat; then, for boots without a medium, a second, uncompressed
+//! cpio member carrying the squashfs (already compressed) at /ros/system.squashfs.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -12,13 +13,27 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::command;
+use crate::deb_extract;
+use crate::deb_resolve::{Apt, Package};
+use crate::images;
 use crate::kernel::Kernel;
 use crate::kernel_modules::ModuleIndex;
 use crate::pipeline::Ctx;
+use crate::rootfs;
+use crate::spec::{ImageSpec, SharedSpec};
 use crate::stage_cache::{self, Key};
 
 /// Path of the squashfs inside the initramfs; PID 1 looks there first.
 pub const SQUASHFS_PATH: &str = "ros/system.squashfs";
+/// Debian packages unpacked (with their dependencies) into a root of their own, from which the
+/// initrd takes single binaries: e2fsprogs for mke2fs.
+const TOOL_PACKAGES: &[&str] = &["e2fsprogs"];
+/// mke2fs and its configuration in that root, and where PID 1 finds them in the initrd
+/// (init/src/state_partition.rs: INITRD_MKE2FS, INITRD_MKE2FS_CONF).
+const MKE2FS: &str = "usr/sbin/mke2fs";
+const MKE2FS_CONF: &str = "etc/mke2fs.conf";
+const INITRD_MKE2FS: &str = "ros/mke2fs";
+const INITRD_MKE2FS_CONF: &str = "ros/mke2fs.conf";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Initrd {
@@ -38,6 +53,38 @@ pub struct InitrdInputs<'a> {
     pub squashfs: &'a Path,
     /// A root holding Debian's libc6 (the system image's), where /init's libraries are taken.
     pub lib_root: &'a Path,
+    /// The root [`tools_root`] made (mke2fs and its libraries).
+    pub tools_root: &'a Path,
+}
+
+/// Unpacks TOOL_PACKAGES and their dependencies into work/initrd-tools/root (reused while the
+/// package lists are unchanged) and returns that root.
+pub fn tools_root(ctx: &Ctx, apt: &Apt, shared: &SharedSpec) -> Result<PathBuf> {
+    let scratch = ctx.work.join("initrd-tools");
+    let root = scratch.join("root");
+    let mut key = Key::new("initrd-tools");
+    key.text(&apt.lists_stamp()).json(&TOOL_PACKAGES)?;
+    let key = key.finish();
+    let outputs = |_: &Vec<Package>| vec![root.join(MKE2FS)];
+    if stage_cache::load(&ctx.work, "initrd-tools", &key, outputs).is_some() {
+        return Ok(root);
+    }
+    stage_cache::forget(&ctx.work, "initrd-tools");
+    fs::create_dir_all(&scratch)?;
+    let spec = ImageSpec {
+        packages: TOOL_PACKAGES.iter().map(|p| p.to_string()).collect(),
+        ..ImageSpec::default()
+    };
+    let packages = images::resolve(apt, shared, &spec, &[], &scratch)?;
+    rootfs::prepare(&root)?;
+    for deb in apt.download(&packages)? {
+        deb_extract::extract(&deb, &root, &[])?;
+    }
+    if !root.join(MKE2FS).is_file() {
+        bail!("{} holds no {MKE2FS}", root.display());
+    }
+    stage_cache::store(&ctx.work, "initrd-tools", &key, &packages)?;
+    Ok(root)
 }
 
 pub fn build(ctx: &Ctx, inputs: &InitrdInputs) -> Result<Initrd> {
@@ -45,8 +92,11 @@ pub fn build(ctx: &Ctx, inputs: &InitrdInputs) -> Result<Initrd> {
     // Outputs live in the output directory: another --dist is another build.
     key.text(&ctx.dist.to_string_lossy());
     let busybox = inputs.lib_root.join("usr/bin/busybox");
+    let mke2fs = inputs.tools_root.join(MKE2FS);
+    let mke2fs_conf = inputs.tools_root.join(MKE2FS_CONF);
     key.file(inputs.init)?
         .file(&busybox)?
+        .file(&mke2fs)?
         .file(inputs.squashfs)?
         .json(&inputs.kernel.package)?;
     key.json(&inputs.modules)?.text(&ctx.epoch.to_string());
@@ -74,6 +124,19 @@ pub fn build(ctx: &Ctx, inputs: &InitrdInputs) -> Result<Initrd> {
         .with_context(|| format!("copy {}", busybox.display()))?;
     fs::set_permissions(stage.join("ros/busybox"), fs::Permissions::from_mode(0o755))?;
     for lib in copy_libraries(&busybox, inputs.lib_root, &stage)? {
+        if !libraries.contains(&lib) {
+            libraries.push(lib);
+        }
+    }
+    // mke2fs, for the state partition's autoformat (PID 1 formats before the root exists).
+    fs::copy(&mke2fs, stage.join(INITRD_MKE2FS))
+        .with_context(|| format!("copy {}", mke2fs.display()))?;
+    fs::set_permissions(stage.join(INITRD_MKE2FS), fs::Permissions::from_mode(0o755))?;
+    if mke2fs_conf.is_file() {
+        fs::copy(&mke2fs_conf, stage.join(INITRD_MKE2FS_CONF))
+            .with_context(|| format!("copy {}", mke2fs_conf.display()))?;
+    }
+    for lib in copy_libraries(&mke2fs, inputs.tools_root, &stage)? {
         if !libraries.contains(&lib) {
             libraries.push(lib);
         }
@@ -123,6 +186,13 @@ pub(crate) fn copy_libraries(bin: &Path, lib_root: &Path, stage: &Path) -> Resul
     if !out.status.success() || text.contains("statically linked") {
         // A static(-pie) binary needs no libraries.
         return Ok(Vec::new());
+    }
+    if let Some(missing) = text.lines().find(|l| l.contains("=> not found")) {
+        bail!(
+            "{} needs a library ldd cannot find: {}",
+            bin.display(),
+            missing.trim()
+        );
     }
     let mut libs = Vec::new();
     for line in text.lines() {

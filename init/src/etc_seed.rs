@@ -1,5 +1,6 @@
-//! The host's /etc: the few files every process expects. Existing files are kept, so a
-//! persistent root keeps the operator's edits; os-release always tells the running version.
+//! The host's /etc: the few files every process expects. On a state partition /etc persists:
+//! the accounts, hosts and resolv.conf are created only when missing, so the operator's edits
+//! survive; os-release, issue and hostname are derived and rewritten at every boot.
 
 use std::path::Path;
 
@@ -39,7 +40,7 @@ pub fn hosts(hostname: &str) -> String {
 pub fn seed(root: &Path, version: &str, hostname: &str) -> std::io::Result<()> {
     let etc = root.join("etc");
     std::fs::create_dir_all(&etc)?;
-    let keep_if_present: [(&str, String, u32); 6] = [
+    let keep_if_present: [(&str, String, u32); 5] = [
         ("passwd", passwd(), 0o644),
         ("group", group(), 0o644),
         (
@@ -49,7 +50,6 @@ pub fn seed(root: &Path, version: &str, hostname: &str) -> std::io::Result<()> {
         ),
         ("hosts", hosts(hostname), 0o644),
         ("resolv.conf", String::new(), 0o644),
-        ("hostname", format!("{hostname}\n"), 0o644),
     ];
     for (name, content, mode) in keep_if_present {
         let p = etc.join(name);
@@ -61,6 +61,12 @@ pub fn seed(root: &Path, version: &str, hostname: &str) -> std::io::Result<()> {
     os_config::atomic_write(
         &etc.join("issue"),
         crate::issue::text(&[]).as_bytes(),
+        0o644,
+    )?;
+    // The name the kernel is given this boot (a persistent root must not keep an old one).
+    os_config::atomic_write(
+        &etc.join("hostname"),
+        format!("{hostname}\n").as_bytes(),
         0o644,
     )?;
     os_config::atomic_write(
@@ -89,5 +95,10 @@ mod tests {
         assert!(read("passwd").contains("rancher:x:1100:1100:"));
         assert!(read("group").contains("docker:x:999:rancher"));
         assert_eq!(read("hostname"), "box\n");
+        // The next boot, with another name: hostname follows, the edited hosts stays.
+        seed(dir.path(), "1.2.4", "other").unwrap();
+        assert_eq!(read("hostname"), "other\n");
+        assert_eq!(read("hosts"), "mine\n");
+        assert!(read("os-release").contains("VERSION=1.2.4\n"));
     }
 }

@@ -1,6 +1,7 @@
-//! Building the root filesystem PID 1 switches into: a writable base (tmpfs for now; the state
-//! partition slots in here later) with the system image mounted read-only at /usr.
+//! Building the root filesystem PID 1 switches into: a writable base (the state partition, or
+//! tmpfs without one) with the system image mounted read-only at /usr.
 
+use crate::state_partition::{self, StateDevice};
 use nix::mount::{mount, MsFlags};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
@@ -13,6 +14,9 @@ pub const NEW_ROOT: &str = "/sysroot";
 pub enum WritableBase {
     /// Everything lives in RAM and is lost at reboot.
     Tmpfs,
+    /// The state partition (or a directory on it): what is written survives a reboot, except
+    /// /tmp and /run, which are tmpfs on top of it.
+    State(StateDevice),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +26,16 @@ pub enum RootError {
         what: &'static str,
         source: nix::Error,
     },
+    #[error(transparent)]
+    State(#[from] state_partition::MountError),
+    #[error("moving {from} to {to}: {source}")]
+    Move {
+        from: String,
+        to: String,
+        source: nix::Error,
+    },
+    #[error("mounting a tmpfs at {path}: {source}")]
+    Tmp { path: String, source: nix::Error },
     #[error("creating {path}: {source}")]
     Layout {
         path: String,
@@ -47,7 +61,43 @@ pub fn mount_base(base: &WritableBase) -> Result<(), RootError> {
             what: "tmpfs",
             source,
         }),
+        WritableBase::State(dev) => Ok(state_partition::mount_state(
+            dev,
+            Path::new(NEW_ROOT),
+            Path::new(state_partition::DEVICE_STAGING),
+        )?),
     }
+}
+
+/// Moves a mount (with everything mounted below it) to `to`, creating the mount point.
+pub fn move_mount(from: &Path, to: &Path) -> Result<(), RootError> {
+    std::fs::create_dir_all(to).map_err(|source| RootError::Layout {
+        path: to.display().to_string(),
+        source,
+    })?;
+    mount(Some(from), to, None::<&str>, MsFlags::MS_MOVE, None::<&str>).map_err(|source| {
+        RootError::Move {
+            from: from.display().to_string(),
+            to: to.display().to_string(),
+            source,
+        }
+    })
+}
+
+/// On a persistent base, /tmp is still RAM: nothing there survives a reboot.
+pub fn mount_tmp(root: &Path) -> Result<(), RootError> {
+    let tmp = root.join("tmp");
+    mount(
+        Some("tmpfs"),
+        &tmp,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    )
+    .map_err(|source| RootError::Tmp {
+        path: tmp.display().to_string(),
+        source,
+    })
 }
 
 /// Directories and merged-/usr links every root needs; existing entries are kept, so a

@@ -1,0 +1,239 @@
+//! The state partition under QEMU, booted from vmlinuz + initrd with kernel arguments, and
+//! checked from outside: on the serial console, over ssh, and on the disk image itself (blkid,
+//! debugfs) after the guest is gone. See docs/persistence.md.
+
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ros_e2e::{Dist, Qemu, Ssh, SshKey};
+
+static ONE_GUEST: Mutex<()> = Mutex::new(());
+
+const READY_TIMEOUT: Duration = Duration::from_secs(420);
+const READY_LINE: &str = r"ros: ready in \d+\.\d s";
+const MIB: u64 = 1 << 20;
+
+fn dist() -> Dist {
+    Dist::locate().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn must(vm: &Qemu, r: Result<String, ros_e2e::Error>) -> String {
+    r.unwrap_or_else(|e| panic!("{e}\nlast serial lines:\n{}", vm.serial_tail(200)))
+}
+
+/// A sparse raw disk image of `mib` MiB, all zero.
+fn blank_disk(dir: &Path, mib: u64) -> PathBuf {
+    let path = dir.join("state.img");
+    let f = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
+    f.set_len(mib * MIB).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+fn tool(program: &str, args: &[&str], file: &Path) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn blkid(file: &Path, tag: &str) -> String {
+    tool("blkid", &["-p", "-o", "value", "-s", tag], file)
+}
+
+/// The cidata drive comes first (vda), so the state disk is vdb.
+fn boot_with_state(dir: &Path, key: &SshKey, disk: &Path) -> (Qemu, Ssh) {
+    let user_data = dir.join("user-data");
+    std::fs::write(
+        &user_data,
+        format!(
+            "#cloud-config\nssh_authorized_keys:\n  - {}\nrancher:\n  ntp:\n    servers: []\n",
+            key.public
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let d = dist();
+    let mut vm = Qemu::builder()
+        .kernel(d.vmlinuz(), d.initrd())
+        .append("rancher.state.autoformat=[/dev/vdb]")
+        .memory(1024)
+        .cloud_config(&user_data)
+        .disk_file(disk)
+        .boot()
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for_serial(READY_LINE, READY_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ssh = Ssh::new(vm.ssh_port(), &key.private);
+    if let Err(e) = ssh.wait(Duration::from_secs(120)) {
+        panic!("ssh never answered: {e}\n{}", vm.serial_tail(200));
+    }
+    (vm, ssh)
+}
+
+/// The host's mount of `mount_point` from PID 1's mountinfo: `fstype source`.
+fn host_mount(vm: &Qemu, ssh: &Ssh, mount_point: &str) -> String {
+    let info = must(vm, ssh.ok("sudo cat /proc/1/mountinfo"));
+    info.lines()
+        .filter(|l| l.split(' ').nth(4) == Some(mount_point))
+        .filter_map(|l| l.split_once(" - ").map(|(_, rest)| rest))
+        .map(|rest| rest.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .next_back()
+        .unwrap_or_default()
+}
+
+fn poweroff(vm: &mut Qemu, ssh: &Ssh) {
+    let _ = ssh.run("sudo poweroff");
+    vm.wait_exit(Duration::from_secs(240))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        vm.serial_log().contains("ros: bye"),
+        "{}",
+        vm.serial_tail(200)
+    );
+}
+
+#[test]
+fn state_partition_autoformats_a_blank_disk_and_keeps_home_across_two_boots() {
+    let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let key = SshKey::generate().unwrap_or_else(|e| panic!("{e}"));
+    let disk = blank_disk(dir.path(), 4096);
+    let token = format!("kept-{}", std::process::id());
+
+    // First boot: the blank disk is formatted and becomes the root.
+    let (mut vm, ssh) = boot_with_state(dir.path(), &key, &disk);
+    let serial = vm.serial_log();
+    for line in [
+        "the device's first MiB is all zero; formatting it ext4",
+        "the root persists on the state partition",
+    ] {
+        assert!(
+            serial
+                .lines()
+                .any(|l| l.contains(line) && l.contains("/dev/vdb")),
+            "no {line:?} for /dev/vdb:\n{}",
+            vm.serial_tail(200)
+        );
+    }
+    assert!(
+        serial.contains("image archive loaded"),
+        "{}",
+        vm.serial_tail(200)
+    );
+    assert_eq!(host_mount(&vm, &ssh, "/"), "ext4 /dev/vdb");
+    assert_eq!(host_mount(&vm, &ssh, "/tmp"), "tmpfs tmpfs");
+    assert!(host_mount(&vm, &ssh, "/usr").starts_with("squashfs /dev/loop"));
+    must(
+        &vm,
+        ssh.ok(&format!("echo {token} > /home/rancher/persist.txt && sync")),
+    );
+    let host_key = must(
+        &vm,
+        ssh.ok("sudo cat /var/lib/rancher/ssh/ssh_host_ed25519_key.pub"),
+    );
+    poweroff(&mut vm, &ssh);
+    drop(vm);
+
+    // From outside: an ext4 labelled RANCHER_STATE that holds the file.
+    assert_eq!(blkid(&disk, "TYPE"), "ext4");
+    assert_eq!(blkid(&disk, "LABEL"), "RANCHER_STATE");
+    let uuid = blkid(&disk, "UUID");
+    assert_eq!(
+        tool("debugfs", &["-R", "cat /home/rancher/persist.txt"], &disk),
+        token
+    );
+
+    // Second boot from the same disk, still listed for autoformat: found, not formatted.
+    let (mut vm, ssh) = boot_with_state(dir.path(), &key, &disk);
+    let serial = vm.serial_log();
+    assert!(
+        !serial.contains("formatting it ext4"),
+        "{}",
+        vm.serial_tail(200)
+    );
+    assert!(
+        serial
+            .lines()
+            .any(|l| l.contains("found the state device") && l.contains("/dev/vdb")),
+        "{}",
+        vm.serial_tail(200)
+    );
+    assert_eq!(
+        must(&vm, ssh.ok("cat /home/rancher/persist.txt")).trim(),
+        token
+    );
+    assert_eq!(
+        must(
+            &vm,
+            ssh.ok("sudo cat /var/lib/rancher/ssh/ssh_host_ed25519_key.pub")
+        ),
+        host_key,
+        "the ssh host key changed"
+    );
+    // System Docker's store persisted: no image was loaded again.
+    let images = serial
+        .lines()
+        .find(|l| l.contains("bundled images"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        images.contains("missing=0") && images.contains("reloaded=0"),
+        "{images}\n{}",
+        vm.serial_tail(200)
+    );
+    assert!(
+        !serial.contains("image archive loaded"),
+        "{}",
+        vm.serial_tail(200)
+    );
+    poweroff(&mut vm, &ssh);
+    assert_eq!(blkid(&disk, "UUID"), uuid, "formatted again");
+}
+
+#[test]
+fn autoformat_never_formats_a_disk_holding_data() {
+    let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let disk = blank_disk(dir.path(), 64);
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&disk)
+            .unwrap_or_else(|e| panic!("{e}"));
+        f.seek(SeekFrom::Start(MIB / 2))
+            .unwrap_or_else(|e| panic!("{e}"));
+        f.write_all(b"precious").unwrap_or_else(|e| panic!("{e}"));
+    }
+    let before = std::fs::read(&disk).unwrap_or_else(|e| panic!("{e}"));
+    let d = dist();
+    // No cidata drive: the disk is vda.
+    let mut vm = Qemu::builder()
+        .kernel(d.vmlinuz(), d.initrd())
+        .append("rancher.state.autoformat=[/dev/vda]")
+        .memory(1024)
+        .disk_file(&disk)
+        .boot()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let line = vm
+        .wait_for_serial(
+            "the device holds data; autoformat never formats it",
+            Duration::from_secs(240),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        line.contains("/dev/vda") && line.contains("first_data_at=524288"),
+        "{line}"
+    );
+    // After the bounded wait for LABEL=RANCHER_STATE: the RAM root, and the boot goes on.
+    vm.wait_for_serial("the root lives in RAM", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for_serial("switched to the new root", Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.kill();
+    let after = std::fs::read(&disk).unwrap_or_else(|e| panic!("{e}"));
+    assert!(before == after, "the disk holding data was written to");
+}
