@@ -176,8 +176,11 @@ pub fn build(args: &BuildArgs) -> Result<()> {
     fs::copy(&kernel.vmlinuz, ctx.dist.join("vmlinuz")).context("copy vmlinuz")?;
     let initrd_modules = spec::read_list(&kernel_dir.join("initrd-modules.txt"))?;
     let runtime_modules = spec::read_list(&kernel_dir.join("system-modules.txt"))?;
+    // Shipped but loaded only on demand (`rancher.modules`, mounts, modprobe).
+    let optional_modules = spec::read_list(&kernel_dir.join("optional-modules.txt"))?;
     let mut system_modules = initrd_modules.clone();
     system_modules.extend(runtime_modules.iter().cloned());
+    system_modules.extend(optional_modules);
 
     progress.stage("system images");
     let (shared, defs) = spec::read_images(&ctx.repo.join("images"))?;
@@ -194,6 +197,7 @@ pub fn build(args: &BuildArgs) -> Result<()> {
     let system = squashfs::build(&ctx, &apt, &shared, &system_spec, &inputs)?;
 
     progress.stage("initrd");
+    let tools_root = initrd::tools_root(&ctx, &apt, &shared)?;
     let init = args
         .init
         .as_ref()
@@ -207,6 +211,7 @@ pub fn build(args: &BuildArgs) -> Result<()> {
             modules: &initrd_modules,
             squashfs: &system.file,
             lib_root: &ctx.work.join("system/root"),
+            tools_root: &tools_root,
         },
     )?;
     println!(

@@ -24,7 +24,17 @@ pub fn list() -> Vec<PathBuf> {
 }
 
 /// Resolves `LABEL=x`, `UUID=x` or a device path to a device holding a filesystem we know.
+/// Loop devices are skipped: they back ros's own squashfs.
 pub fn find(spec: &str) -> Option<Found> {
+    find_in(spec, false)
+}
+
+/// `find`, loop devices included: a config drive may be an image attached to one.
+pub fn find_any(spec: &str) -> Option<Found> {
+    find_in(spec, true)
+}
+
+fn find_in(spec: &str, include_loop: bool) -> Option<Found> {
     let matches = |fs: &FsInfo, dev: &PathBuf| {
         if let Some(label) = spec.strip_prefix("LABEL=") {
             fs.label
@@ -42,12 +52,12 @@ pub fn find(spec: &str) -> Option<Found> {
         let dev = PathBuf::from(spec);
         return probe_path(&dev).map(|fs| Found { device: dev, fs });
     }
-    // Loop devices back our own squashfs; ram disks hold nothing of ours.
+    // Ram disks hold nothing of ours.
     list()
         .into_iter()
         .filter(|d| {
             let n = d.to_string_lossy();
-            !n.contains("/loop") && !n.contains("/ram")
+            (include_loop || !n.contains("/loop")) && !n.contains("/ram")
         })
         .find_map(|dev| {
             probe_path(&dev)
@@ -58,9 +68,18 @@ pub fn find(spec: &str) -> Option<Found> {
 
 /// `find`, retried until `timeout`; devices appear asynchronously after their driver loads.
 pub fn wait_for(spec: &str, timeout: Duration) -> Option<Found> {
+    retry(timeout, || find(spec))
+}
+
+/// `find_any`, retried until `timeout`.
+pub fn wait_for_any(spec: &str, timeout: Duration) -> Option<Found> {
+    retry(timeout, || find_any(spec))
+}
+
+fn retry(timeout: Duration, find: impl Fn() -> Option<Found>) -> Option<Found> {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(found) = find(spec) {
+        if let Some(found) = find() {
             return Some(found);
         }
         if Instant::now() >= deadline {

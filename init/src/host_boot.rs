@@ -3,6 +3,7 @@
 
 use crate::kernel_modules::{self, ModuleIndex};
 use crate::root_assembly::{self, WritableBase, NEW_ROOT};
+use crate::state_partition::{self, Decision, EarlyLayers};
 use crate::system_image;
 use crate::timeline::Timeline;
 use crate::{early_mounts, etc_seed, switch_root, sysctl, zram_swap};
@@ -21,7 +22,17 @@ pub enum BootError {
     Root(#[from] root_assembly::RootError),
     #[error("switch_root failed: {0}")]
     SwitchRoot(#[from] switch_root::SwitchRootError),
+    #[error("{0}")]
+    State(String),
 }
+
+/// Where the system image is mounted before the root exists: a root of its own, so the layer
+/// paths (`usr/share/ros/os-config.yml`, `usr/share/ros/oem`) apply under it; its /usr is then
+/// moved, with the OEM partition mounted inside, to the new root.
+const STAGED_ROOT: &str = "/ros/stage";
+/// How long the single look at the disks waits for the initrd's drivers to settle.
+const SETTLE_MAX: Duration = Duration::from_secs(2);
+const SETTLE_QUIET: Duration = Duration::from_millis(200);
 
 /// What the early (cmdline-only) configuration decides about the host steps.
 pub struct EarlyOptions {
@@ -34,13 +45,23 @@ pub fn boot(opts: &EarlyOptions, timeline: &mut Timeline) -> Result<LoadedConfig
     timeline.step("initrd-modules");
 
     let image = system_image::locate(opts.medium_wait)?;
-    root_assembly::mount_base(&WritableBase::Tmpfs)?;
-    system_image::mount_at(&image, &Path::new(NEW_ROOT).join("usr"))?;
-    root_assembly::create_layout(Path::new(NEW_ROOT))?;
+    let staged = Path::new(STAGED_ROOT);
+    system_image::mount_at(&image, &staged.join("usr"))?;
+    let base = writable_base(staged)?;
+    timeline.step("state");
+    let new_root = Path::new(NEW_ROOT);
+    root_assembly::move_mount(&staged.join("usr"), &new_root.join("usr"))?;
+    root_assembly::create_layout(new_root)?;
+    if matches!(base, WritableBase::State(_)) {
+        if let Err(e) = root_assembly::mount_tmp(new_root) {
+            tracing::warn!(error = %e, "state: /tmp stays on the state partition");
+        }
+    }
     timeline.step("root-assembled");
 
     switch_root::switch_root(Path::new(NEW_ROOT))?;
     early_mounts::mount_all();
+    early_mounts::make_shared(&early_mounts::SHARED_DIRS);
     timeline.step("switch-root");
     tracing::info!("switched to the new root");
 
@@ -72,6 +93,73 @@ pub fn boot(opts: &EarlyOptions, timeline: &mut Timeline) -> Result<LoadedConfig
     tracing::info!(hostname, sysctls = applied, "host configured");
     timeline.step("host-configured");
     Ok(loaded)
+}
+
+/// Reads `rancher.state` from the layers there are before the root (the image's defaults, the
+/// OEM partition, the kernel cmdline), finds or makes the state device and mounts the writable
+/// base at NEW_ROOT: the state device, or tmpfs. A required state that cannot be had is an
+/// error (the recovery shell); any other failure falls back to tmpfs.
+fn writable_base(staged: &Path) -> Result<WritableBase, BootError> {
+    let defaults = std::fs::read_to_string(os_config::paths::os_config(staged)).ok();
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let mut layers = EarlyLayers::new(defaults.as_deref(), &cmdline);
+    let env = state_partition::Env::initrd();
+    state_partition::settle(SETTLE_MAX, SETTLE_QUIET);
+
+    let early = layers.state();
+    if let Some(oem_dev) = early.oem_dev.as_deref().filter(|d| !d.trim().is_empty()) {
+        let oem_wait = layers.oem_wait();
+        let mount_point = os_config::paths::oem_config(staged)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let oem = state_partition::mount_oem(
+            oem_dev,
+            early.oem_fstype.as_deref(),
+            oem_wait,
+            &mount_point,
+            &env,
+        );
+        if let Some(text) = oem.and_then(|o| o.config_text) {
+            layers = layers.with_oem(&text);
+        }
+    }
+
+    let settings = layers.settings();
+    let base = match state_partition::decide(&settings, &env) {
+        Decision::Device(dev) => WritableBase::State(dev),
+        Decision::Ram { reason } => {
+            tracing::info!(
+                reason,
+                "state: no state partition; the root lives in RAM (tmpfs) and is lost at power-off"
+            );
+            WritableBase::Tmpfs
+        }
+        Decision::Missing { reason } => return Err(BootError::State(reason)),
+    };
+    match root_assembly::mount_base(&base) {
+        Ok(()) => {
+            if let WritableBase::State(dev) = &base {
+                tracing::info!(
+                    device = %dev.device.display(),
+                    fstype = dev.fstype,
+                    directory = ?dev.directory,
+                    formatted = dev.formatted,
+                    "state: the root persists on the state partition"
+                );
+            }
+            Ok(base)
+        }
+        Err(e) if matches!(base, WritableBase::State(_)) && !settings.required => {
+            tracing::error!(error = %e, "state: cannot mount the state partition; the root lives in RAM (tmpfs) and is lost at power-off");
+            root_assembly::mount_base(&WritableBase::Tmpfs)?;
+            Ok(WritableBase::Tmpfs)
+        }
+        Err(e) if matches!(base, WritableBase::State(_)) => Err(BootError::State(format!(
+            "the state partition is required (rancher.state.required) but {e}"
+        ))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn modules_dir() -> Option<PathBuf> {

@@ -1,10 +1,9 @@
 //! PID 1 and the host-level boot steps: mounts, modules, root assembly, supervision, shutdown.
 
-pub mod block_devices;
+pub mod bundled_images;
 pub mod console;
 pub mod early_mounts;
 pub mod etc_seed;
-pub mod fs_probe;
 pub mod host_boot;
 pub mod issue;
 pub mod kernel_modules;
@@ -16,6 +15,7 @@ pub mod recovery;
 pub mod root_assembly;
 pub mod service_keeper;
 pub mod services;
+pub mod state_partition;
 pub mod switch_root;
 pub mod sysctl;
 pub mod sysinit;
@@ -24,3 +24,6 @@ pub mod timeline;
 pub mod zram_swap;
 
 pub use pid1::run;
+
+// Finding block devices by label lives with the config-drive datasources; PID 1 uses it too.
+pub use datasources::{block_devices, fs_probe};

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use sysdocker::{
-    daemon_spec_from_config, DaemonClient, Engine, EngineOptions, Project, Scope, Supervisor,
-    SupervisorOptions, UpReport,
+    daemon_spec_from_config, ContainerFiles, DaemonClient, Engine, EngineOptions, Project, Scope,
+    Supervisor, SupervisorOptions, UpReport,
 };
 
 /// Why sysinit gave up, for PID 1's recovery banner.
@@ -19,6 +19,11 @@ const SYSTEM_DOCKER_LOG: &str = "/var/log/system-docker.log";
 /// How long User Docker may take to answer before the ready line is given up on.
 const USER_DOCKER_WAIT: Duration = Duration::from_secs(180);
 const DEFAULT_SHUTDOWN_TIMEOUT: u64 = 60;
+/// The system image's `docker load` archives (what the engine loads a missing image from).
+const BUNDLED_IMAGES: &str = "/usr/share/ros/images";
+/// Containers that write their own `write_files` from inside (the console, at every start);
+/// the engine uploads everyone else's before the container starts.
+const SELF_WRITING: &[&str] = &[crate::services::cloud_init::write_files::DEFAULT_CONTAINER];
 
 pub fn run(loaded: LoadedConfig) -> ExitCode {
     let _ = nix::sys::prctl::set_name(c"ros-sysinit");
@@ -72,7 +77,20 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
     })
     .with_reloader(Arc::new(|| {
         Project::from_value(&os_config::load(Path::new("/")).value, Path::new("/"))
-    }));
+    }))
+    .with_container_files(ContainerFiles::from_config("/".into(), SELF_WRITING));
+    // On a persistent state the images are there from an earlier boot: only changed ones are
+    // loaded again here; missing ones are loaded by the engine on first use.
+    if let Ok(client) = engine.client(Scope::System).await {
+        let s = crate::bundled_images::refresh_changed(client, Path::new(BUNDLED_IMAGES)).await;
+        tracing::info!(
+            current = s.current,
+            missing = s.missing,
+            reloaded = s.reloaded,
+            failed = s.failed,
+            "bundled images"
+        );
+    }
     let report = engine
         .up(&project, Scope::System)
         .await

@@ -20,6 +20,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+/// Written in RUN_DIR once the first apply (static config, then the bounded DHCP wait) is done.
+pub const APPLIED_MARKER: &str = "applied";
 /// Seconds a DHCP wait may hold when `dhcp_timeout` is not set.
 pub const DEFAULT_DHCP_TIMEOUT: u64 = 10;
 /// Link events are gathered this long before one re-apply.
@@ -89,7 +91,17 @@ pub async fn run(config: &NetworkConfig, opts: &RunOptions) -> Result<()> {
         sig(SignalKind::terminate())?,
         sig(SignalKind::interrupt())?,
     );
+    let marker = opts.run_dir.join(APPLIED_MARKER);
+    let _ = std::fs::remove_file(&marker);
     let mut nc = apply_once(config, opts).await?;
+    // cloud-init waits for this before probing network datasources.
+    let summary = format!(
+        "configured={:?} dhcp_bound={:?} dhcp_pending={:?}\n",
+        nc.report.configured, nc.report.dhcp_bound, nc.report.dhcp_pending
+    );
+    if let Err(e) = os_config::atomic_write(&marker, summary.as_bytes(), 0o644) {
+        tracing::warn!(path = %marker.display(), error = %e, "cannot write the applied marker");
+    }
     let (tx, rx) = mpsc::channel(4);
     let reload = opts.reload.clone();
     tokio::spawn(async move {

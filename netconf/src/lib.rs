@@ -21,7 +21,6 @@ pub mod hostname;
 pub mod hotplug;
 pub mod links;
 pub mod matching;
-pub mod proxy;
 pub mod static_addr;
 pub mod vlan;
 

@@ -1,13 +1,17 @@
 //! The metadata layer saved by cloud-init: it fills the hostname only when no other layer set
-//! one, and adds SSH keys without duplicates.
+//! one, adds SSH keys without duplicates, and adds the network interfaces and DNS a datasource
+//! described (NoCloud `network-config`, DigitalOcean) where the configuration has none.
 
 use crate::key_path::KeyPath;
-use yaml_serde::Value;
+use yaml_serde::{Mapping, Value};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Metadata {
     pub hostname: Option<String>,
     pub ssh_keys: Vec<String>,
+    /// A `rancher.network` fragment: `interfaces` (keyed by name or `mac=…`) and `dns`
+    /// (`nameservers`, `search`). Saved under the key `network`.
+    pub network: Option<Value>,
 }
 
 impl Metadata {
@@ -30,7 +34,31 @@ impl Metadata {
             }
         }
         ssh_keys.retain(|k| !k.trim().is_empty());
-        Metadata { hostname, ssh_keys }
+        let network = v
+            .get("network")
+            .filter(|n| n.get("interfaces").is_some() || n.get("dns").is_some())
+            .cloned();
+        Metadata {
+            hostname,
+            ssh_keys,
+            network,
+        }
+    }
+
+    /// The saved form, which `from_value` reads back.
+    pub fn to_value(&self) -> Value {
+        let mut m = Mapping::new();
+        if let Some(h) = &self.hostname {
+            m.insert("hostname".into(), Value::String(h.clone()));
+        }
+        if !self.ssh_keys.is_empty() {
+            let keys = self.ssh_keys.iter().cloned().map(Value::String).collect();
+            m.insert("public_keys".into(), Value::Sequence(keys));
+        }
+        if let Some(n) = &self.network {
+            m.insert("network".into(), n.clone());
+        }
+        Value::Mapping(m)
     }
 
     /// Applies this metadata at its precedence on a merged document.
@@ -42,6 +70,9 @@ impl Metadata {
             .is_some_and(|h| !h.is_empty());
         if let (false, Some(h)) = (has_host, &self.hostname) {
             let _ = host_path.set(doc, Value::String(h.clone()));
+        }
+        if let Some(network) = &self.network {
+            apply_network(network, doc);
         }
         if self.ssh_keys.is_empty() {
             return;
@@ -60,6 +91,41 @@ impl Metadata {
             }
         }
         let _ = keys_path.set(doc, Value::Sequence(keys));
+    }
+}
+
+/// Adds each interface entry whose key the configuration does not have, and the nameservers
+/// and search domains when the configuration lists none: what the user wrote always wins.
+fn apply_network(network: &Value, doc: &mut Value) {
+    if let Some(Value::Mapping(ifaces)) = network.get("interfaces") {
+        let path = KeyPath::keys(["rancher", "network", "interfaces"]);
+        let mut have = match path.get(doc) {
+            Some(Value::Mapping(m)) => m.clone(),
+            _ => Mapping::new(),
+        };
+        let before = have.len();
+        for (k, v) in ifaces {
+            if !have.contains_key(k) {
+                have.insert(k.clone(), v.clone());
+            }
+        }
+        if have.len() != before {
+            let _ = path.set(doc, Value::Mapping(have));
+        }
+    }
+    for key in ["nameservers", "search"] {
+        let Some(Value::Sequence(items)) = network.get("dns").and_then(|d| d.get(key)) else {
+            continue;
+        };
+        let path = KeyPath::keys(["rancher", "network", "dns", key]);
+        let empty = match path.get(doc) {
+            None | Some(Value::Null) => true,
+            Some(Value::Sequence(s)) => s.is_empty(),
+            Some(_) => false,
+        };
+        if empty && !items.is_empty() {
+            let _ = path.set(doc, Value::Sequence(items.clone()));
+        }
     }
 }
 
@@ -83,6 +149,39 @@ mod tests {
                 "ssh_authorized_keys: [ssh-rsa AAA me, ssh-rsa BBB md]\nhostname: h\n"
             )
             .unwrap()
+        );
+    }
+
+    #[test]
+    fn network_fills_only_what_the_config_lacks_and_round_trips() {
+        let mut doc: Value = yaml_serde::from_str(
+            "rancher:\n  network:\n    interfaces:\n      eth*: {dhcp: true}\n      eth1: {dhcp: true}\n",
+        )
+        .unwrap();
+        let network: Value = yaml_serde::from_str(
+            "interfaces:\n  eth1: {addresses: [10.0.0.9/24]}\n  mac=52:54:00:00:00:01: {addresses: [10.0.0.2/24], gateway: 10.0.0.1, mtu: 1400}\ndns: {nameservers: [10.0.0.53], search: [example]}\n",
+        )
+        .unwrap();
+        let md = Metadata {
+            network: Some(network),
+            ..Metadata::default()
+        };
+        assert_eq!(Metadata::from_value(&md.to_value()), md);
+        md.apply(&mut doc);
+        assert_eq!(
+            doc,
+            yaml_serde::from_str::<Value>(
+                "rancher:\n  network:\n    interfaces:\n      eth*: {dhcp: true}\n      eth1: {dhcp: true}\n      mac=52:54:00:00:00:01: {addresses: [10.0.0.2/24], gateway: 10.0.0.1, mtu: 1400}\n    dns: {nameservers: [10.0.0.53], search: [example]}\n"
+            )
+            .unwrap()
+        );
+        // Nameservers the configuration already lists stay.
+        let mut doc: Value =
+            yaml_serde::from_str("rancher: {network: {dns: {nameservers: [1.1.1.1]}}}").unwrap();
+        md.apply(&mut doc);
+        assert_eq!(
+            KeyPath::keys(["rancher", "network", "dns", "nameservers"]).get(&doc),
+            Some(&yaml_serde::from_str::<Value>("[1.1.1.1]").unwrap())
         );
     }
 }

@@ -15,12 +15,19 @@ fn main() -> ExitCode {
             std::env::args_os().skip(1).collect(),
         )),
         Personality::Power(name) => {
-            init_cli_logging();
+            init_cli_logging("warn");
             report(cli::power_personality(name))
         }
+        Personality::WaitForDocker => {
+            init_cli_logging("warn");
+            report(cli::wait_for_docker::run())
+        }
         Personality::Ros => {
-            init_cli_logging();
-            report(cli::run(cli::Cli::parse()))
+            let parsed = cli::Cli::parse();
+            // A service's entry point logs what it does: its output is the service's log.
+            let service = matches!(parsed.command, cli::Command::Entrypoint(_));
+            init_cli_logging(if service { "info" } else { "warn" });
+            report(cli::run(parsed))
         }
     }
 }
@@ -35,9 +42,9 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-fn init_cli_logging() {
+fn init_cli_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ROS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -10,6 +10,8 @@ pub enum Personality {
     SystemDocker,
     /// `reboot`, `poweroff`, `halt`, `shutdown`.
     Power(&'static str),
+    /// `wait-for-docker`, as RancherOS v1's rc.local examples use it.
+    WaitForDocker,
     /// The `ros` command line.
     Ros,
 }
@@ -26,6 +28,7 @@ pub fn from_argv0(argv0: &str) -> Personality {
         "poweroff" => Personality::Power("poweroff"),
         "halt" => Personality::Power("halt"),
         "shutdown" => Personality::Power("shutdown"),
+        "wait-for-docker" => Personality::WaitForDocker,
         _ => Personality::Ros,
     }
 }
@@ -45,6 +48,10 @@ mod tests {
         assert_eq!(
             from_argv0("/usr/sbin/poweroff"),
             Personality::Power("poweroff")
+        );
+        assert_eq!(
+            from_argv0("/usr/bin/wait-for-docker"),
+            Personality::WaitForDocker
         );
         assert_eq!(from_argv0("/usr/local/bin/anything-else"), Personality::Ros);
     }

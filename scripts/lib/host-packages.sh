@@ -4,11 +4,14 @@
 
 # shellcheck disable=SC2034
 ROS_BUILD_PACKAGES=(dpkg apt debian-archive-keyring tar squashfs-tools xorriso grub-common
-  grub-pc-bin grub-efi-amd64-bin mtools kmod zstd libc-bin)
+  grub-pc-bin grub-efi-amd64-bin mtools kmod zstd libc-bin e2fsprogs)
 # shellcheck disable=SC2034
 ROS_RUN_PACKAGES=(qemu-system-x86 qemu-utils ovmf xorriso)
 # shellcheck disable=SC2034
-ROS_TEST_PACKAGES=(docker.io busybox-static openssh-client iproute2 coreutils dnsmasq-base dhcpcd-base)
+ROS_TEST_PACKAGES=(docker.io busybox-static openssh-client iproute2 coreutils dnsmasq-base dhcpcd-base dosfstools mtools xorriso e2fsprogs mount)
+
+# The cloud-config tests mount loop devices, make swap and grow partitions for real.
+ROS_TEST_PACKAGES+=(util-linux fdisk cloud-guest-utils)
 
 # ensure_packages PKG...: installs the missing packages with apt-get when root.
 ensure_packages() {

@@ -14,6 +14,7 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::OnceCell;
 
 use crate::client::{self, DaemonClient};
+use crate::container_files::ContainerFiles;
 use crate::container_spec::{LABEL_PROJECT, LABEL_SERVICE, PROJECT};
 use crate::error::{Error, Result};
 use crate::executor::{self, ServiceReport};
@@ -98,6 +99,7 @@ pub struct Engine {
     user: OnceCell<DaemonClient>,
     image_lock: Arc<tokio::sync::Mutex<()>>,
     reloader: Option<Reloader>,
+    files: Option<ContainerFiles>,
 }
 
 impl Engine {
@@ -108,7 +110,14 @@ impl Engine {
             user: OnceCell::new(),
             image_lock: Arc::new(tokio::sync::Mutex::new(())),
             reloader: None,
+            files: None,
         }
+    }
+
+    /// Sets where `write_files` for containers come from (see [`ContainerFiles`]).
+    pub fn with_container_files(mut self, files: ContainerFiles) -> Engine {
+        self.files = Some(files);
+        self
     }
 
     /// Sets how the config is reloaded after an `io.rancher.os.reloadconfig` service ran.
@@ -196,6 +205,7 @@ impl Engine {
             images: self.options.images.clone(),
             one_shot_timeout: self.options.one_shot_timeout,
             stop_timeout: self.options.stop_timeout,
+            files: self.files.clone(),
         };
         let clients = Arc::new(clients);
         let lock = self.image_lock.clone();

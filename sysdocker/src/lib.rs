@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod container_files;
 pub mod container_spec;
 pub mod daemon;
 pub mod daemon_config;
@@ -28,6 +29,7 @@ pub mod testing;
 
 pub use bollard::container::LogOutput;
 pub use client::DaemonClient;
+pub use container_files::ContainerFiles;
 pub use daemon::DaemonSpec;
 pub use daemon_config::daemon_spec_from_config;
 pub use engine::{Engine, EngineOptions, ServiceStatus, UpReport};

@@ -26,6 +26,24 @@ pub struct Project {
     pub environment: IndexMap<String, String>,
 }
 
+/// `rancher.network.{http,https,no}_proxy` as `HTTP_PROXY`/`http_proxy`…, for services that
+/// list the bare names in `environment` (as RancherOS v1's defaults did). Tools disagree on
+/// the case, so both are offered; `rancher.environment` wins where it sets one.
+fn add_proxy_environment(env: &mut IndexMap<String, String>, network: Option<&Value>) {
+    for key in ["http_proxy", "https_proxy", "no_proxy"] {
+        let Some(value) = network
+            .and_then(|n| n.get(key))
+            .and_then(scalar)
+            .filter(|v| !v.trim().is_empty())
+        else {
+            continue;
+        };
+        for name in [key.to_uppercase(), key.to_owned()] {
+            env.entry(name).or_insert_with(|| value.trim().to_owned());
+        }
+    }
+}
+
 impl Project {
     /// Builds the set from the merged config value; include paths resolve under `root`.
     pub fn from_value(config: &Value, root: &Path) -> Project {
@@ -39,6 +57,7 @@ impl Project {
                 }
             }
         }
+        add_proxy_environment(&mut p.environment, section("network"));
         if let Some(Value::Mapping(services)) = section("services") {
             for (name, def) in services {
                 let Some(name) = scalar(name) else { continue };
@@ -214,6 +233,24 @@ fn scalar(v: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proxy_settings_reach_services_that_ask() {
+        let cfg: Value = yaml_serde::from_str(
+            "rancher:\n  environment: {NO_PROXY: from-env}\n  network: {http_proxy: 'http://p:3128', no_proxy: localhost}\n  services:\n    asks: {image: x, environment: [HTTP_PROXY, http_proxy, NO_PROXY, HTTPS_PROXY]}\n    silent: {image: y}\n",
+        )
+        .unwrap();
+        let p = Project::from_value(&cfg, Path::new("/nonexistent"));
+        assert_eq!(
+            p.services["asks"].spec.environment,
+            ListOrMap::List(vec![
+                "HTTP_PROXY=http://p:3128".into(),
+                "http_proxy=http://p:3128".into(),
+                "NO_PROXY=from-env".into(),
+            ])
+        );
+        assert_eq!(p.services["silent"].spec.environment, ListOrMap::default());
+    }
 
     #[test]
     fn builds_services_with_interpolation_and_warnings() {

@@ -12,6 +12,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use crate::client::DaemonClient;
+use crate::container_files::{self, ContainerFiles};
 use crate::container_spec::{container_body, LABEL_HASH, LABEL_PROJECT, PROJECT};
 use crate::error::{Error, Result};
 use crate::images::{ensure_image, ImageSources};
@@ -48,6 +49,8 @@ pub struct ReconcileOptions {
     pub one_shot_timeout: Duration,
     /// Grace period when stopping a container that is being replaced.
     pub stop_timeout: Duration,
+    /// `write_files` for containers, put in after create and before the first start.
+    pub files: Option<ContainerFiles>,
 }
 
 pub(crate) fn is_not_found(e: &BollardError) -> bool {
@@ -100,7 +103,18 @@ pub async fn reconcile(
         let _guard = image_lock.lock().await;
         ensure_image(client, &service.name, &image, &options.images).await?
     };
-    let hash = spec_hash(&body, &image_id);
+    let files = match options.files.clone() {
+        // The source reads the config from disk: off the async workers.
+        Some(source) => {
+            let name = service.name.clone();
+            tokio::task::spawn_blocking(move || source.for_container(&name))
+                .await
+                .map_err(|e| Error::service(&service.name, format!("write_files: {e}")))?
+        }
+        None => Vec::new(),
+    };
+    // The files are part of the desired state: changing them recreates the container.
+    let hash = container_files::hash_with_files(spec_hash(&body, &image_id), &files);
     if let Some(labels) = body.labels.as_mut() {
         labels.insert(LABEL_HASH.to_string(), hash.clone());
     }
@@ -154,12 +168,19 @@ pub async fn reconcile(
         Some(id) => id,
         None => {
             let create = CreateContainerOptionsBuilder::default().name(name).build();
-            client
+            let id = client
                 .docker
                 .create_container(Some(create), body)
                 .await
                 .map_err(|e| Error::service(&service.name, format!("create: {}", client.err(e))))?
-                .id
+                .id;
+            // Only a new container gets them: a stopped one with the same hash has them
+            // already, and an `append` must not be repeated. A failed upload is reported and
+            // the service still starts, like a failed write_files entry in the console.
+            if let Err(e) = container_files::upload(client, &id, &service.name, &files).await {
+                tracing::error!(service = %service.name, error = %e, "write_files not written");
+            }
+            id
         }
     };
     if service.create_only {

@@ -2,6 +2,7 @@
 //! keys, host keys generated once and kept under /var/lib/rancher, sshd with key
 //! authentication only, and a getty on each kernel console (autologin where configured).
 
+use super::boot_scripts;
 use super::respawn::{self, Program};
 use os_config::model::CloudConfig;
 use std::collections::BTreeSet;
@@ -44,9 +45,17 @@ pub fn run() -> Result<(), ConsoleError> {
     if let Some(password) = cfg.rancher.password.as_deref() {
         set_password(password);
     }
-    // As in RancherOS v1: write_files (no `container:`) and runcmd happen in the console.
+    // As in RancherOS v1: write_files (no `container:`) and runcmd happen in the console,
+    // runcmd after the files, so it can run what write_files put there.
     super::cloud_init::write_files(&cfg.write_files, "console");
-    super::cloud_init::run_commands(&cfg.runcmd);
+    let failed = super::cloud_init::run_commands("runcmd", &cfg.runcmd);
+    if failed > 0 {
+        tracing::error!(
+            failed,
+            total = cfg.runcmd.len(),
+            "runcmd: some commands failed"
+        );
+    }
     let mut programs = Vec::new();
     if cfg.rancher.ssh.daemon != Some(false) {
         ensure_host_keys(Path::new(HOST_KEY_DIR), &cfg.rancher.ssh.keys)?;
@@ -62,6 +71,7 @@ pub fn run() -> Result<(), ConsoleError> {
                 "-f".into(),
                 SSHD_CONFIG.into(),
             ],
+            once: false,
         });
     }
     let autologin: BTreeSet<String> = cfg
@@ -74,6 +84,18 @@ pub fn run() -> Result<(), ConsoleError> {
         if Path::new("/dev").join(&tty).exists() {
             programs.push(getty(&tty, autologin.contains(&tty)));
         }
+    }
+    // Last, as in RancherOS v1, but in the background: a script that waits for Docker must not
+    // hold up logins. Once per boot, not at every restart of this container.
+    if !boot_scripts::runnable(&boot_scripts::SCRIPTS).is_empty()
+        && boot_scripts::first_time_this_boot(Path::new(boot_scripts::DONE_MARK))
+    {
+        let ros = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/bin/ros"));
+        programs.push(Program {
+            name: "boot scripts".into(),
+            argv: vec![ros.display().to_string(), "boot-scripts".into()],
+            once: true,
+        });
     }
     respawn::run(programs);
     Ok(())
@@ -114,6 +136,7 @@ pub fn getty(tty: &str, autologin: bool) -> Program {
     Program {
         name: format!("getty {tty}"),
         argv,
+        once: false,
     }
 }
 
@@ -138,6 +161,9 @@ fn authorized_keys(home: &Path, keys: &[String]) -> Result<usize, ConsoleError> 
     Ok(merged.lines().count())
 }
 
+/// The lines already there, then each configured key that is not there yet. Two lines hold
+/// the same key when their type and base64 blob match, whatever their comments or options
+/// (config and metadata often carry one key with different comments).
 pub fn merge_keys(existing: &str, keys: &[String]) -> String {
     let mut lines: Vec<String> = existing
         .lines()
@@ -146,11 +172,27 @@ pub fn merge_keys(existing: &str, keys: &[String]) -> String {
         .collect();
     for k in keys {
         let k = k.trim();
-        if !k.is_empty() && !lines.iter().any(|l| l.trim() == k) {
+        if !k.is_empty() && !lines.iter().any(|l| key_identity(l) == key_identity(k)) {
             lines.push(k.to_owned());
         }
     }
     lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// `ssh-ed25519 AAAA...` of an authorized_keys line (after any options); the whole trimmed
+/// line when it holds no recognisable key.
+fn key_identity(line: &str) -> String {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let is_type = |w: &str| {
+        ["ssh-", "ecdsa-", "sk-ssh-", "sk-ecdsa-"]
+            .iter()
+            .any(|p| w.starts_with(p))
+    };
+    words
+        .windows(2)
+        .find(|w| is_type(w[0]))
+        .map(|w| format!("{} {}", w[0], w[1]))
+        .unwrap_or_else(|| line.trim().to_owned())
 }
 
 /// Host keys from `rancher.ssh.keys` when given, else generated once; both kept in `dir`.
@@ -265,6 +307,59 @@ mod tests {
             &["ssh-ed25519 AAA a".into(), "ssh-rsa BBB b".into()],
         );
         assert_eq!(out, "ssh-ed25519 AAA a\nssh-rsa BBB b\n");
+        // The same key with another comment, or with options, is not added twice.
+        let out = merge_keys(
+            "no-pty ssh-ed25519 AAA admin@laptop\n",
+            &[
+                "ssh-ed25519 AAA from-metadata".into(),
+                "  ssh-rsa BBB b  ".into(),
+                "ssh-rsa BBB b".into(),
+            ],
+        );
+        assert_eq!(out, "no-pty ssh-ed25519 AAA admin@laptop\nssh-rsa BBB b\n");
+    }
+
+    /// ssh_authorized_keys from cloud-config and the metadata's public keys, through the
+    /// real loader, into authorized_keys: every key once.
+    #[test]
+    fn config_and_metadata_keys_reach_authorized_keys_once() {
+        let root = tempfile::tempdir().unwrap();
+        let conf = root.path().join("var/lib/rancher/conf");
+        std::fs::create_dir_all(&conf).unwrap();
+        std::fs::write(
+            conf.join("cloud-config.yml"),
+            "ssh_authorized_keys:\n  - ssh-ed25519 AAAC1 me@config\n  - ssh-rsa AAAB2 shared\n",
+        )
+        .unwrap();
+        std::fs::write(
+            conf.join("metadata"),
+            r#"{"public_keys": {"k1": "ssh-rsa AAAB2 shared", "k2": "ssh-ed25519 AAAM3 md"}}"#,
+        )
+        .unwrap();
+        let cfg = os_config::load(root.path()).config;
+        assert_eq!(
+            cfg.ssh_authorized_keys,
+            vec![
+                "ssh-ed25519 AAAC1 me@config",
+                "ssh-rsa AAAB2 shared",
+                "ssh-ed25519 AAAM3 md"
+            ]
+        );
+        let home = root.path().join("home/rancher");
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::write(
+            home.join(".ssh/authorized_keys"),
+            "ssh-rsa AAAB2 added-by-hand\n",
+        )
+        .unwrap();
+        assert_eq!(authorized_keys(&home, &cfg.ssh_authorized_keys).unwrap(), 3);
+        // A second start changes nothing.
+        assert_eq!(authorized_keys(&home, &cfg.ssh_authorized_keys).unwrap(), 3);
+        let text = std::fs::read_to_string(home.join(".ssh/authorized_keys")).unwrap();
+        assert_eq!(
+            text,
+            "ssh-rsa AAAB2 added-by-hand\nssh-ed25519 AAAC1 me@config\nssh-ed25519 AAAM3 md\n"
+        );
     }
 
     #[test]

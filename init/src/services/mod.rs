@@ -2,6 +2,7 @@
 //! (bind-mounted from the host) and starts its daemon. The `ros` binary is bind-mounted into
 //! every system container, so each is `ros <service-command>`.
 
+pub mod boot_scripts;
 pub mod cloud_init;
 pub mod console;
 pub mod ntp;

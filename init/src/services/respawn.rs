@@ -1,5 +1,6 @@
 //! Keeping a few daemons alive inside one container (sshd and the gettys in the console):
-//! restart each when it exits, with a growing delay, and stop them all on SIGTERM.
+//! restart each when it exits, with a growing delay, and stop them all on SIGTERM. A program
+//! marked `once` (the boot scripts) runs a single time; its exit is logged, not restarted.
 
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -11,6 +12,8 @@ use std::time::{Duration, Instant};
 pub struct Program {
     pub name: String,
     pub argv: Vec<String>,
+    /// Run once, never restarted.
+    pub once: bool,
 }
 
 struct Running {
@@ -18,6 +21,8 @@ struct Running {
     pid: Option<Pid>,
     next_start: Instant,
     backoff: Duration,
+    /// A `once` program that was started (and may have finished).
+    started: bool,
 }
 
 fn spawn(p: &Program) -> Option<Pid> {
@@ -59,14 +64,16 @@ pub fn run(programs: Vec<Program>) {
             pid: None,
             next_start: now,
             backoff: Duration::from_secs(1),
+            started: false,
         })
         .collect();
     loop {
         for r in running
             .iter_mut()
-            .filter(|r| r.pid.is_none() && Instant::now() >= r.next_start)
+            .filter(|r| r.pid.is_none() && !r.started && Instant::now() >= r.next_start)
         {
             r.pid = spawn(&r.program);
+            r.started = r.program.once;
             if r.pid.is_none() {
                 r.next_start = Instant::now() + r.backoff;
                 r.backoff = (r.backoff * 2).min(Duration::from_secs(30));
@@ -87,6 +94,11 @@ pub fn run(programs: Vec<Program>) {
                 _ => break,
             };
             if let Some(r) = running.iter_mut().find(|r| r.pid == Some(pid)) {
+                if r.program.once {
+                    tracing::info!(program = %r.program.name, ?status, "finished");
+                    r.pid = None;
+                    continue;
+                }
                 tracing::warn!(program = %r.program.name, ?status, "exited; restarting");
                 r.pid = None;
                 r.next_start = Instant::now() + r.backoff;

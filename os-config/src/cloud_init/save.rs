@@ -1,107 +1,188 @@
-//! Saving what the datasources gave, where the layers read it: user-data's cloud-config as
-//! `cloud-config.d/boot.yml`, metadata as `metadata`, scripts under `scripts/`. Invalid
-//! user-data is kept beside them for inspection, never merged.
+//! Saving what a datasource gave, where the layers read it: user-data's cloud-config (every
+//! cloud-config and compose part merged in order) as `cloud-config.d/boot.yml`, metadata as
+//! `metadata`, scripts under `scripts/` (`00-name`, `01-name`, ... in user-data order), and the
+//! user-data exactly as fetched as `user-data`, for inspection. A new save replaces the previous
+//! one: a stale `boot.yml`, `metadata` or script is removed. Invalid parts are reported, never
+//! merged.
 
-use super::user_data::UserData;
+use super::user_data::{self, Part, UserData};
 use crate::diagnostic::Diagnostic;
 use crate::metadata::Metadata;
 use crate::paths;
+use std::io;
 use std::path::{Path, PathBuf};
-use yaml_serde::{Mapping, Value};
 
 pub const BOOT_YML: &str = "boot.yml";
+/// Under the conf directory: the scripts to run once, in name order.
+pub const SCRIPTS_DIR: &str = "scripts";
+/// Under the conf directory: the user-data as the datasource returned it.
+pub const RAW_USER_DATA: &str = "user-data";
 
 #[derive(Debug, Default)]
 pub struct Saved {
+    /// Files written.
     pub files: Vec<PathBuf>,
+    /// Stale files from an earlier save that were removed.
+    pub removed: Vec<PathBuf>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
-fn conf_dir(root: &Path) -> PathBuf {
+/// `/var/lib/rancher/conf` under `root`.
+pub fn conf_dir(root: &Path) -> PathBuf {
     paths::cloud_config(root)
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| root.join("var/lib/rancher/conf"))
 }
 
-/// Saves user-data (already classified) and metadata under `root`.
+pub fn scripts_dir(root: &Path) -> PathBuf {
+    conf_dir(root).join(SCRIPTS_DIR)
+}
+
+/// Saves one user-data document (already classified) and metadata under `root`.
 pub fn save(
     root: &Path,
     user_data: Option<Result<UserData, Diagnostic>>,
     metadata: &Metadata,
 ) -> Saved {
+    let mut diagnostics = Vec::new();
+    let parts: Vec<Part> = match user_data {
+        Some(Ok(data)) => vec![Part {
+            name: "user-data".into(),
+            origin: PathBuf::from("user-data"),
+            data,
+        }],
+        Some(Err(d)) => {
+            diagnostics.push(d);
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
+    let mut saved = save_parts(root, &parts, None, metadata);
+    diagnostics.append(&mut saved.diagnostics);
+    saved.diagnostics = diagnostics;
+    saved
+}
+
+/// Saves decoded user-data parts, the raw user-data (when given) and metadata under `root`,
+/// replacing what an earlier save left.
+pub fn save_parts(root: &Path, parts: &[Part], raw: Option<&[u8]>, metadata: &Metadata) -> Saved {
     let mut out = Saved::default();
-    let dir = conf_dir(root);
-    let write = |path: PathBuf, bytes: &[u8], mode: u32, out: &mut Saved| match crate::atomic_write(
-        &path, bytes, mode,
-    ) {
+    let conf = conf_dir(root);
+
+    let boot = paths::cloud_config_d(root).join(BOOT_YML);
+    match user_data::merged_cloud_config(parts.iter().map(|p| &p.data)) {
+        Some(v) => match yaml_serde::to_string(&v) {
+            Ok(text) => write(
+                &mut out,
+                boot,
+                format!("#cloud-config\n{text}").as_bytes(),
+                crate::CONFIG_FILE_MODE,
+            ),
+            Err(e) => out.diagnostics.push(
+                Diagnostic::error("", format!("cannot serialise user-data: {e}"))
+                    .in_file(Some(boot)),
+            ),
+        },
+        None => remove(&mut out, boot),
+    }
+
+    let scripts = scripts_dir(root);
+    clear_dir(&mut out, &scripts);
+    let mut n = 0;
+    for part in parts {
+        if let UserData::Script(text) = &part.data {
+            let file = scripts.join(format!("{n:02}-{}", file_name(&part.name)));
+            write(&mut out, file, text.as_bytes(), 0o700);
+            n += 1;
+        }
+    }
+
+    let raw_path = conf.join(RAW_USER_DATA);
+    match raw {
+        Some(bytes) => write(&mut out, raw_path, bytes, crate::CONFIG_FILE_MODE),
+        None => remove(&mut out, raw_path),
+    }
+
+    let md_path = paths::metadata(root);
+    if metadata == &Metadata::default() {
+        remove(&mut out, md_path);
+    } else {
+        match yaml_serde::to_string(&metadata.to_value()) {
+            Ok(text) => write(&mut out, md_path, text.as_bytes(), crate::CONFIG_FILE_MODE),
+            Err(e) => out.diagnostics.push(
+                Diagnostic::error("", format!("cannot serialise metadata: {e}"))
+                    .in_file(Some(md_path)),
+            ),
+        }
+    }
+    out
+}
+
+/// A part name made safe as one path component.
+fn file_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim_start_matches('.');
+    if cleaned.is_empty() {
+        "script".into()
+    } else {
+        cleaned.chars().take(64).collect()
+    }
+}
+
+fn write(out: &mut Saved, path: PathBuf, bytes: &[u8], mode: u32) {
+    match crate::atomic_write(&path, bytes, mode) {
         Ok(()) => out.files.push(path),
         Err(e) => out
             .diagnostics
             .push(Diagnostic::error("", format!("cannot save: {e}")).in_file(Some(path))),
+    }
+}
+
+fn remove(out: &mut Saved, path: PathBuf) {
+    match std::fs::remove_file(&path) {
+        Ok(()) => out.removed.push(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => out.diagnostics.push(
+            Diagnostic::error("", format!("cannot remove the stale file: {e}")).in_file(Some(path)),
+        ),
+    }
+}
+
+/// Removes the files (not directories) in `dir`.
+fn clear_dir(out: &mut Saved, dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
     };
-    match user_data {
-        Some(Ok(UserData::CloudConfig(v))) => {
-            let text = format!(
-                "#cloud-config\n{}",
-                yaml_serde::to_string(&v).unwrap_or_default()
-            );
-            write(
-                paths::cloud_config_d(root).join(BOOT_YML),
-                text.as_bytes(),
-                crate::CONFIG_FILE_MODE,
-                &mut out,
-            );
+    for entry in entries.filter_map(Result::ok) {
+        if entry.file_type().map(|t| !t.is_dir()).unwrap_or(false) {
+            remove(out, entry.path());
         }
-        Some(Ok(UserData::Script(s))) => {
-            write(dir.join("scripts/user-data"), s.as_bytes(), 0o700, &mut out);
-        }
-        Some(Ok(UserData::Empty)) | None => {}
-        Some(Err(d)) => out.diagnostics.push(d),
     }
-    if metadata != &Metadata::default() {
-        let mut m = Mapping::new();
-        if let Some(h) = &metadata.hostname {
-            m.insert("hostname".into(), Value::String(h.clone()));
-        }
-        if !metadata.ssh_keys.is_empty() {
-            m.insert(
-                "public_keys".into(),
-                Value::Sequence(
-                    metadata
-                        .ssh_keys
-                        .iter()
-                        .cloned()
-                        .map(Value::String)
-                        .collect(),
-                ),
-            );
-        }
-        let text = yaml_serde::to_string(&Value::Mapping(m)).unwrap_or_default();
-        write(
-            paths::metadata(root),
-            text.as_bytes(),
-            crate::CONFIG_FILE_MODE,
-            &mut out,
-        );
-    }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn saved_files_become_layers() {
         let root = tempfile::tempdir().unwrap();
-        let ud = super::super::user_data::parse(
-            "#cloud-config\nrancher:\n  debug: true\n",
-            Path::new("ud"),
-        );
+        let ud = user_data::parse("#cloud-config\nrancher:\n  debug: true\n", Path::new("ud"));
         let md = Metadata {
             hostname: Some("md-host".into()),
             ssh_keys: vec!["ssh-rsa AAA k".into()],
+            network: None,
         };
         let saved = save(root.path(), Some(ud), &md);
         assert!(saved.diagnostics.is_empty(), "{:?}", saved.diagnostics);
@@ -115,7 +196,7 @@ mod tests {
     #[test]
     fn invalid_user_data_is_reported_not_saved() {
         let root = tempfile::tempdir().unwrap();
-        let ud = super::super::user_data::parse(
+        let ud = user_data::parse(
             "#cloud-config\nx: [\n",
             Path::new("/media/cidata/user-data"),
         );
@@ -125,5 +206,66 @@ mod tests {
             .to_string()
             .starts_with("/media/cidata/user-data:"));
         assert!(saved.files.is_empty());
+    }
+
+    #[test]
+    fn parts_scripts_and_raw_replace_an_earlier_save() {
+        let root = tempfile::tempdir().unwrap();
+        let part = |name: &str, text: &str| Part {
+            name: name.into(),
+            origin: PathBuf::from(name),
+            data: user_data::parse(text, Path::new(name)).unwrap(),
+        };
+        let parts = vec![
+            part(
+                "a.yml",
+                "#cloud-config\nhostname: a\nrancher: {debug: true}\n",
+            ),
+            part("../run me.sh", "#!/bin/sh\necho one\n"),
+            part("b.yml", "#cloud-config\nhostname: b\n"),
+            part("two", "#!/bin/sh\necho two\n"),
+        ];
+        let md = Metadata {
+            hostname: Some("md".into()),
+            ..Metadata::default()
+        };
+        let saved = save_parts(root.path(), &parts, Some(b"raw bytes"), &md);
+        assert!(saved.diagnostics.is_empty(), "{:?}", saved.diagnostics);
+        let scripts = scripts_dir(root.path());
+        let s0 = scripts.join("00-_run_me.sh");
+        assert_eq!(
+            std::fs::read_to_string(&s0).unwrap(),
+            "#!/bin/sh\necho one\n"
+        );
+        assert_eq!(
+            std::fs::metadata(&s0).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        assert!(scripts.join("01-two").exists());
+        assert_eq!(
+            std::fs::read(conf_dir(root.path()).join("user-data")).unwrap(),
+            b"raw bytes"
+        );
+        let loaded = crate::load(root.path());
+        assert_eq!(loaded.config.hostname.as_deref(), Some("b"));
+        assert!(loaded.config.rancher.debug);
+
+        // A later save with only a script removes boot.yml, metadata, raw and old scripts.
+        let saved = save_parts(
+            root.path(),
+            &[part("x", "#!/bin/sh\n")],
+            None,
+            &Metadata::default(),
+        );
+        assert!(saved.diagnostics.is_empty(), "{:?}", saved.diagnostics);
+        assert_eq!(saved.removed.len(), 5, "{:?}", saved.removed);
+        let mut left: Vec<_> = std::fs::read_dir(&scripts)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec!["00-x"]);
+        assert!(!paths::cloud_config_d(root.path()).join(BOOT_YML).exists());
+        assert!(!paths::metadata(root.path()).exists());
     }
 }

@@ -19,5 +19,5 @@ pub use rancher::{
     UpgradeConfig,
 };
 pub use service::ServiceSpec;
-pub use state::StateConfig;
+pub use state::{StateConfig, StateWait};
 pub use zram::ZramConfig;

@@ -15,9 +15,13 @@ pub enum Entrypoint {
     /// User Docker's dockerd with flags from rancher.docker.
     #[command(hide = true)]
     UserDocker,
-    /// Read config drives, save user-data and metadata, apply the hostname.
+    /// Read the datasources, save user-data and metadata, then apply bootcmd, the hostname,
+    /// modules, sysctls, resize_device and mounts.
     #[command(hide = true)]
     CloudInitExecute,
+    /// /opt/rancher/bin/start.sh then /etc/rc.local, output to syslog (started by the console).
+    #[command(hide = true)]
+    BootScripts,
     /// Apply rancher.network (addresses, DHCP, DNS, hostname) and keep it applied.
     #[command(hide = true)]
     Netconf,
@@ -68,6 +72,10 @@ pub fn run(e: Entrypoint) -> Result<()> {
             services::cloud_init::run();
             Ok(())
         }
+        Entrypoint::BootScripts => match services::boot_scripts::run() {
+            0 => Ok(()),
+            n => Err(anyhow!("{n} boot script(s) failed")),
+        },
     }
 }
 

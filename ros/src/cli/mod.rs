@@ -7,6 +7,7 @@ pub mod entrypoints;
 pub mod power;
 pub mod service;
 pub mod system_docker;
+pub mod wait_for_docker;
 
 use clap::{Parser, Subcommand};
 

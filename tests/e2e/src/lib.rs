@@ -12,6 +12,7 @@ mod cidata;
 mod dist;
 mod dockerd;
 mod error;
+mod metadata_server;
 mod qemu;
 mod ssh;
 
@@ -20,5 +21,6 @@ pub use cidata::make_cidata;
 pub use dist::Dist;
 pub use dockerd::TestDockerd;
 pub use error::Error;
+pub use metadata_server::{MetadataServer, Request};
 pub use qemu::{Qemu, QemuBuilder, SERIAL_TAIL_LINES};
 pub use ssh::{Ssh, SshKey};

@@ -49,6 +49,10 @@ pub struct QemuBuilder {
     disks: Vec<Disk>,
     ssh_port: Option<u16>,
     guestfwd: Vec<String>,
+    /// The user network's subnet (`net=`), QEMU's 10.0.2.0/24 when unset.
+    user_net: Option<String>,
+    /// No user network: one NIC on a socket nobody answers (carrier, but no DHCP).
+    no_network: bool,
     extra: Vec<String>,
     accel: Option<Accel>,
 }
@@ -65,6 +69,8 @@ impl Default for QemuBuilder {
             disks: Vec::new(),
             ssh_port: None,
             guestfwd: Vec::new(),
+            user_net: None,
+            no_network: false,
             extra: Vec::new(),
             accel: None,
         }
@@ -134,6 +140,20 @@ impl QemuBuilder {
     }
 
     /// A `guestfwd` rule, e.g. `tcp:10.0.2.100:80-tcp:127.0.0.1:8080`.
+    /// The user network's subnet, e.g. `169.254.0.0/16` so that a `guestfwd` can sit on
+    /// the metadata address 169.254.169.254.
+    pub fn user_net(mut self, net: &str) -> Self {
+        self.user_net = Some(net.to_owned());
+        self
+    }
+
+    /// No network at all for the guest: one NIC with carrier that nothing answers (no DHCP,
+    /// no metadata service). ssh is then unreachable; watch the serial console.
+    pub fn no_network(mut self) -> Self {
+        self.no_network = true;
+        self
+    }
+
     pub fn guestfwd(mut self, rule: &str) -> Self {
         self.guestfwd.push(rule.to_string());
         self
@@ -236,13 +256,26 @@ impl QemuBuilder {
                     .arg(append);
             }
         }
-        let mut netdev = format!("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{ssh_port}-:22");
-        for rule in &self.guestfwd {
-            netdev.push_str(&format!(",guestfwd={rule}"));
+        if self.no_network {
+            // A multicast socket on loopback: the NIC has carrier, and nothing ever answers.
+            let port = free_port()?;
+            cmd.arg("-netdev")
+                .arg(format!(
+                    "socket,id=n0,mcast=230.0.0.1:{port},localaddr=127.0.0.1"
+                ))
+                .args(["-device", "virtio-net-pci,netdev=n0"]);
+        } else {
+            let mut netdev = format!("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{ssh_port}-:22");
+            if let Some(net) = &self.user_net {
+                netdev.push_str(&format!(",net={net}"));
+            }
+            for rule in &self.guestfwd {
+                netdev.push_str(&format!(",guestfwd={rule}"));
+            }
+            cmd.arg("-netdev")
+                .arg(netdev)
+                .args(["-device", "virtio-net-pci,netdev=n0"]);
         }
-        cmd.arg("-netdev")
-            .arg(netdev)
-            .args(["-device", "virtio-net-pci,netdev=n0"]);
         cmd.args(["-device", "virtio-rng-pci"]);
         if let Some(user_data) = &self.cloud_config {
             let seed = dir.join("cidata.iso");

@@ -1,0 +1,123 @@
+//! DigitalOcean's metadata service: one JSON document at `/metadata/v1.json` with `droplet_id`,
+//! `hostname`, `user_data`, `public_keys`, `interfaces` (public and private, each with a MAC,
+//! IPv4 address, netmask and gateway, and IPv6) and `dns.nameservers`. The interfaces become
+//! static `rancher.network` entries keyed by MAC; only public interfaces get the gateways.
+
+use crate::error::ProbeError;
+use crate::fetched::Fetched;
+use crate::http::{Http, Proxies};
+use crate::network_config::{cidr, NetworkBuilder};
+use crate::probe::{not_this_service, Ctx, Probed};
+use os_config::metadata::Metadata;
+use serde_json::Value;
+
+pub(crate) fn probe(ctx: &Ctx) -> Result<Probed, ProbeError> {
+    let url = format!(
+        "{}/metadata/v1.json",
+        ctx.opts.digitalocean_url.trim_end_matches('/')
+    );
+    let http = Http::new(ctx, Proxies::Never)?;
+    let body = match http.get(&url, &[]) {
+        Ok(Some(b)) => b,
+        Ok(None) => {
+            return Ok(Probed::NotPresent(format!(
+                "{url}: HTTP 404 (not a DigitalOcean metadata service)"
+            )))
+        }
+        Err(e) => return not_this_service(e, "a DigitalOcean metadata service"),
+    };
+    let doc: Value = serde_json::from_slice(&body).map_err(|e| ProbeError::BadResponse {
+        url: url.clone(),
+        message: format!("invalid JSON: {e}"),
+    })?;
+    if doc.get("droplet_id").is_none() {
+        return Ok(Probed::NotPresent(format!(
+            "{url}: no droplet_id (not a DigitalOcean metadata service)"
+        )));
+    }
+    let user_data = doc
+        .get("user_data")
+        .and_then(Value::as_str)
+        .map(|s| s.as_bytes().to_vec());
+    let hostname = doc
+        .get("hostname")
+        .and_then(Value::as_str)
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned);
+    let ssh_keys = match doc.get("public_keys") {
+        Some(Value::Array(keys)) => keys
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let (network, problems) = network(&doc);
+    let diagnostics = problems
+        .into_iter()
+        .map(|p| os_config::Diagnostic::warning("interfaces", p).in_file(Some(url.clone().into())))
+        .collect();
+    let metadata = Metadata {
+        hostname,
+        ssh_keys,
+        network,
+    };
+    Ok(Probed::found(Fetched::new(
+        ctx.name,
+        &format!("{url} (user_data)"),
+        user_data,
+        metadata,
+        diagnostics,
+    )))
+}
+
+/// The droplet's interfaces and nameservers as a `rancher.network` fragment.
+pub(crate) fn network(doc: &Value) -> (Option<yaml_serde::Value>, Vec<String>) {
+    let mut b = NetworkBuilder::default();
+    let mut problems = Vec::new();
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    for (kind, public) in [("public", true), ("private", false)] {
+        let Some(Value::Array(ifaces)) = doc.get("interfaces").and_then(|i| i.get(kind)) else {
+            continue;
+        };
+        for (i, iface) in ifaces.iter().enumerate() {
+            let Some(mac) = s(iface.get("mac")) else {
+                problems.push(format!("interfaces.{kind}[{i}] has no mac; skipped"));
+                continue;
+            };
+            let key = format!("mac={}", mac.to_ascii_lowercase());
+            b.interface(&key);
+            for family in ["ipv4", "anchor_ipv4"] {
+                let Some(v4) = iface.get(family) else {
+                    continue;
+                };
+                let Some(addr) = s(v4.get("ip_address")) else {
+                    continue;
+                };
+                match cidr(&addr, s(v4.get("netmask")).as_deref()) {
+                    Ok(c) => b.address(&key, c),
+                    Err(e) => problems.push(format!("interfaces.{kind}[{i}].{family}: {e}")),
+                }
+                // The anchor address's gateway is for floating IPs only.
+                if let (true, "ipv4", Some(gw)) = (public, family, s(v4.get("gateway"))) {
+                    b.gateway(&key, &gw);
+                }
+            }
+            if let Some(v6) = iface.get("ipv6") {
+                if let Some(addr) = s(v6.get("ip_address")) {
+                    let prefix = v6.get("cidr").and_then(Value::as_u64).unwrap_or(64);
+                    b.address(&key, format!("{}/{prefix}", addr.to_ascii_lowercase()));
+                    if let (true, Some(gw)) = (public, s(v6.get("gateway"))) {
+                        b.gateway(&key, &gw.to_ascii_lowercase());
+                    }
+                }
+            }
+        }
+    }
+    if let Some(Value::Array(ns)) = doc.get("dns").and_then(|d| d.get("nameservers")) {
+        b.nameservers(ns.iter().filter_map(Value::as_str));
+    }
+    (b.build(), problems)
+}

@@ -1,0 +1,122 @@
+//! Fixtures for the tests that mount for real (they run as root): a mount namespace of their
+//! own to mount into, loop devices, and a check for the tools they call.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+/// True when running as root; tests that mount print why they skip otherwise.
+pub fn root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A process in a mount namespace of its own (private propagation), killed on drop; the
+/// namespace and whatever is mounted in it go with it.
+pub struct NsHolder(Child);
+
+impl NsHolder {
+    pub fn start() -> Option<NsHolder> {
+        if !root() {
+            return None;
+        }
+        let child = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sleep", "300"])
+            .spawn()
+            .ok()?;
+        let holder = NsHolder(child);
+        let mine = std::fs::read_link("/proc/self/ns/mnt").ok()?;
+        // unshare(1) execs sleep once the namespace exists.
+        for _ in 0..250 {
+            let theirs = std::fs::read_link(holder.ns()).ok();
+            let comm = std::fs::read_to_string(format!("/proc/{}/comm", holder.0.id()));
+            if theirs.is_some_and(|t| t != mine) && comm.is_ok_and(|c| c.trim() == "sleep") {
+                return Some(holder);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+
+    pub fn ns(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/ns/mnt", self.0.id()))
+    }
+
+    pub fn mountinfo(&self) -> String {
+        std::fs::read_to_string(format!("/proc/{}/mountinfo", self.0.id())).unwrap_or_default()
+    }
+
+    /// `path` as the namespace sees it, readable from outside.
+    pub fn view(&self, path: &Path) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root", self.0.id()))
+            .join(path.strip_prefix("/").unwrap_or(path))
+    }
+}
+
+impl Drop for NsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A loop device over a file, detached on drop.
+pub struct Loop(pub PathBuf);
+
+impl Loop {
+    /// `partscan` asks the kernel to read the partition table (loopNp1...).
+    pub fn attach(file: &Path, partscan: bool) -> Option<Loop> {
+        let mut cmd = Command::new("losetup");
+        cmd.args(["--find", "--show"]);
+        if partscan {
+            cmd.arg("--partscan");
+        }
+        let out = cmd.arg(file).output().ok()?;
+        if !out.status.success() {
+            eprintln!("losetup: {}", String::from_utf8_lossy(&out.stderr));
+            return None;
+        }
+        Some(Loop(PathBuf::from(
+            String::from_utf8_lossy(&out.stdout).trim(),
+        )))
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
+    }
+}
+
+/// True when every program is on PATH; otherwise says which is missing.
+pub fn have(programs: &[&str]) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for p in programs {
+        let found = std::env::split_paths(&path)
+            .chain(["/usr/sbin".into(), "/sbin".into()])
+            .any(|d| d.join(p).is_file());
+        if !found {
+            eprintln!("skipped: {p} is not installed");
+            return false;
+        }
+    }
+    true
+}
+
+/// Runs a command and panics with its output when it fails.
+pub fn sh(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A short name unique to this test process and call (labels are at most 16 bytes).
+pub fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    format!("{prefix}{}{n}", std::process::id() % 100_000)
+}
