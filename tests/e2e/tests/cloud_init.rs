@@ -197,11 +197,12 @@ rancher:
     );
     assert_eq!(addrs.trim(), "10.0.3.50/24");
     assert!(must(&vm, ssh.ok("ip link show dev eth1")).contains("mtu 1400"));
-    let routes = must(&vm, ssh.ok("ip -4 route show dev eth1"));
-    assert_eq!(
-        routes.trim(),
-        "10.0.3.0/24 proto kernel scope link src 10.0.3.50",
-        "{routes}"
+    // The kernel's prefix route follows the link's state, which settles after the address.
+    eventually(
+        &ssh,
+        Duration::from_secs(30),
+        "ip -4 route show dev eth1",
+        |o| o.trim() == "10.0.3.0/24 proto kernel scope link src 10.0.3.50",
     );
     // VLANs 100 and 200 on eth1, the second with its own name; guest kernel's 8021q.
     let vlan = must(
