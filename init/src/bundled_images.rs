@@ -5,7 +5,6 @@
 //! the id the bundled archive declares (the sha256 of its config) and loads the archive again
 //! when they differ. The tag moves only when `docker load` succeeds.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use sysdocker::DaemonClient;
 
@@ -29,44 +28,29 @@ pub fn id_of_config(config: &str) -> Option<String> {
 
 /// Reads the first image of an archive's `manifest.json` (headers only; layers are skipped).
 pub fn read_archive(path: &Path) -> std::io::Result<Option<ArchiveImage>> {
-    let file = std::fs::File::open(path)?;
-    let mut archive = tar::Archive::new(file);
-    for entry in archive.entries_with_seek()? {
-        let mut entry = entry?;
-        let is_manifest = entry
-            .path()
-            .map(|p| p.as_os_str() == "manifest.json" || p.as_os_str() == "./manifest.json")
-            .unwrap_or(false);
-        if !is_manifest {
-            continue;
-        }
-        let mut text = String::new();
-        entry.read_to_string(&mut text)?;
-        let manifest: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        let Some(first) = manifest.as_array().and_then(|a| a.first()) else {
-            return Ok(None);
-        };
-        let id = first
-            .get("Config")
-            .and_then(|c| c.as_str())
-            .and_then(id_of_config);
-        let tags: Vec<String> = first
-            .get("RepoTags")
-            .and_then(|t| t.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| t.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        return Ok(id.map(|id| ArchiveImage {
-            archive: path.to_path_buf(),
-            id,
-            tags,
-        }));
-    }
-    Ok(None)
+    let manifest = sysdocker::images::archive_manifest(path)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    let Some(first) = manifest.first() else {
+        return Ok(None);
+    };
+    let id = first
+        .get("Config")
+        .and_then(|c| c.as_str())
+        .and_then(id_of_config);
+    let tags: Vec<String> = first
+        .get("RepoTags")
+        .and_then(|t| t.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(id.map(|id| ArchiveImage {
+        archive: path.to_path_buf(),
+        id,
+        tags,
+    }))
 }
 
 /// Every `*.tar` archive under `dir`, in name order.

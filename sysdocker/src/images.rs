@@ -43,8 +43,9 @@ pub fn normalize(reference: &str) -> String {
     }
 }
 
-/// The `RepoTags` an archive's `manifest.json` declares.
-pub fn archive_tags(path: &Path) -> Result<Vec<String>> {
+/// The entries of an archive's `manifest.json` (tar headers only; layers are skipped), or
+/// none when the archive has no manifest.
+pub fn archive_manifest(path: &Path) -> Result<Vec<serde_json::Value>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut archive = tar::Archive::new(file);
     let entries = archive
@@ -61,16 +62,20 @@ pub fn archive_tags(path: &Path) -> Result<Vec<String>> {
         }
         let mut text = String::new();
         std::io::Read::read_to_string(&mut entry, &mut text).map_err(|e| Error::io(path, e))?;
-        let manifest: Vec<serde_json::Value> = serde_json::from_str(&text)
-            .map_err(|e| Error::Config(format!("{}: manifest.json: {e}", path.display())))?;
-        return Ok(manifest
-            .iter()
-            .filter_map(|m| m.get("RepoTags")?.as_array().cloned())
-            .flatten()
-            .filter_map(|t| t.as_str().map(normalize))
-            .collect());
+        return serde_json::from_str(&text)
+            .map_err(|e| Error::Config(format!("{}: manifest.json: {e}", path.display())));
     }
     Ok(Vec::new())
+}
+
+/// The `RepoTags` an archive's `manifest.json` declares.
+pub fn archive_tags(path: &Path) -> Result<Vec<String>> {
+    Ok(archive_manifest(path)?
+        .iter()
+        .filter_map(|m| m.get("RepoTags")?.as_array().cloned())
+        .flatten()
+        .filter_map(|t| t.as_str().map(normalize))
+        .collect())
 }
 
 /// The first archive under `dirs` that holds `image`.
