@@ -15,7 +15,7 @@ use rtnetlink::Handle;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -328,7 +328,23 @@ impl Netconf {
         let Some(all) = self.list(&mut rep).await else {
             return rep;
         };
-        let mut dhcp_wanted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let dhcp_wanted = dhcp_wanted(&all, &cfg, &self.hook);
+        // Stale clients go first: dhcpcd deconfigures its interface as it exits, which would
+        // otherwise race the static addresses and kernel routes added below.
+        let lease_dir = dhcp::lease_dir(&self.opts.run_dir);
+        let stale: Vec<String> = self
+            .clients
+            .iter()
+            .filter(|(n, c)| dhcp_wanted.get(*n) != Some(&c.args))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in stale {
+            if let Some(c) = self.clients.remove(&n) {
+                tracing::info!(iface = %n, "stopping DHCP");
+                c.stop().await;
+                dhcp::clear_leases(&lease_dir, &n);
+            }
+        }
         for l in &all {
             let Some((_, ic)) = matched(l, &cfg) else {
                 continue;
@@ -346,9 +362,6 @@ impl Netconf {
             } else {
                 if let Err(e) = self.configure(l, ic).await {
                     rep.error(e);
-                }
-                if ic.dhcp == Some(true) {
-                    dhcp_wanted.insert(l.name.clone(), dhcp::args(&l.name, ic, &self.hook));
                 }
             }
             if full || is_new {
@@ -368,21 +381,7 @@ impl Netconf {
         self.known = all.iter().map(|l| (l.index, l.name.clone())).collect();
         self.configured.retain(|i, _| self.known.contains_key(i));
 
-        // DHCP clients: stop the unwanted or changed, start the missing.
-        let lease_dir = dhcp::lease_dir(&self.opts.run_dir);
-        let stale: Vec<String> = self
-            .clients
-            .iter()
-            .filter(|(n, c)| dhcp_wanted.get(*n) != Some(&c.args))
-            .map(|(n, _)| n.clone())
-            .collect();
-        for n in stale {
-            if let Some(c) = self.clients.remove(&n) {
-                tracing::info!(iface = %n, "stopping DHCP");
-                c.stop().await;
-                dhcp::clear_leases(&lease_dir, &n);
-            }
-        }
+        // DHCP clients: start the missing.
         for (name, args) in &dhcp_wanted {
             if !self.clients.contains_key(name) {
                 dhcp::clear_leases(&lease_dir, name);
@@ -496,4 +495,14 @@ fn matched<'a>(l: &Link, cfg: &'a NetworkConfig) -> Option<(&'a str, &'a Interfa
         l.kind.as_deref(),
         &cfg.interfaces,
     )
+}
+
+/// The dhcpcd arguments of every matched link that wants DHCP (bond slaves never do).
+fn dhcp_wanted(all: &[Link], cfg: &NetworkConfig, hook: &Path) -> BTreeMap<String, Vec<String>> {
+    all.iter()
+        .filter_map(|l| matched(l, cfg).map(|(_, ic)| (l, ic)))
+        .filter(|(_, ic)| ic.dhcp == Some(true))
+        .filter(|(_, ic)| !ic.bond.as_deref().is_some_and(|b| !b.trim().is_empty()))
+        .map(|(l, ic)| (l.name.clone(), dhcp::args(&l.name, ic, hook)))
+        .collect()
 }

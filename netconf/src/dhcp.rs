@@ -110,6 +110,8 @@ impl Client {
                 let mut child = match Command::new(&program)
                     .args(&args_t)
                     .kill_on_drop(false)
+                    // Its own group, so a forced stop also takes dhcpcd's privsep helpers.
+                    .process_group(0)
                     .spawn()
                 {
                     Ok(c) => c,
@@ -141,6 +143,10 @@ impl Client {
                         terminate(child_pid);
                         // dhcpcd releases nothing but deconfigures the interface on SIGTERM.
                         if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+                            tracing::warn!(iface = %iface_t, "dhcpcd ignored SIGTERM for 10 s; killing its process group");
+                            if child_pid > 0 {
+                                let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child_pid), nix::sys::signal::SIGKILL);
+                            }
                             let _ = child.kill().await;
                         }
                         pid_t.store(0, Ordering::SeqCst);

@@ -464,3 +464,39 @@ fn a_changed_config_is_applied_live() {
         .unwrap()
         .ends_with("nameserver 10.9.0.54\n"));
 }
+
+#[test]
+fn dhcp_to_static_in_the_same_subnet_keeps_the_kernel_route() {
+    init_logs();
+    let srv = Netns::new("d2ss");
+    let cli = Netns::new("d2sc");
+    veth(&cli, "eth0", None, &srv, "srv0");
+    let _dnsmasq = Dnsmasq::start(
+        &srv,
+        "srv0",
+        "10.27.0.1/24",
+        "10.27.0.50,10.27.0.99,1h",
+        &[],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    let cfg =
+        config("dhcp_timeout: 60\ninterfaces:\n  eth0: {dhcp: true, dhcp_args: '-4 --noarp'}\n");
+    // What cloud-init's reload does in a real boot: the default DHCP becomes a static address.
+    let new = config("interfaces:\n  eth0: {address: 10.27.0.5/24}\n");
+    let report = in_netns(&cli, move || async move {
+        let mut nc = netconf::apply_once(&cfg, &opts).await.unwrap();
+        let r = nc.report().clone();
+        nc.reload(new).await;
+        assert_eq!(nc.dhcp_pid("eth0"), None, "dhcpcd stopped");
+        r
+    });
+    assert_eq!(report.dhcp_bound, ["eth0"]);
+    // Give a stray dhcpcd time to undo things, then check exactly what is left.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(cli.addrs("eth0"), ["inet 10.27.0.5/24"]);
+    assert_eq!(
+        cli.ip(&["-4", "route", "show", "dev", "eth0"]).trim(),
+        "10.27.0.0/24 proto kernel scope link src 10.27.0.5"
+    );
+}
