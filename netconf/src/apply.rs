@@ -502,7 +502,7 @@ fn dhcp_wanted(all: &[Link], cfg: &NetworkConfig, hook: &Path) -> BTreeMap<Strin
     all.iter()
         .filter_map(|l| matched(l, cfg).map(|(_, ic)| (l, ic)))
         .filter(|(_, ic)| ic.dhcp == Some(true))
-        .filter(|(_, ic)| !ic.bond.as_deref().is_some_and(|b| !b.trim().is_empty()))
+        .filter(|(_, ic)| ic.bond.as_deref().is_none_or(|b| b.trim().is_empty()))
         .map(|(l, ic)| (l.name.clone(), dhcp::args(&l.name, ic, hook)))
         .collect()
 }
