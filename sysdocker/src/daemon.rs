@@ -118,6 +118,12 @@ impl DaemonSpec {
                 out.push(format!("--{flag}={v}"));
             }
         }
+        if self.scope == Scope::System {
+            // Containers left from the previous boot must not start before PID 1 brings the
+            // services up in order (a console would run the old config's write_files).
+            // Restart policies still apply while the daemon runs.
+            out.push("--restart=false".to_string());
+        }
         if self.bridge.as_deref() == Some("none") {
             // Without a bridge there is nothing to masquerade; iptables rules would only fail.
             out.push("--iptables=false".to_string());
@@ -170,6 +176,7 @@ mod tests {
                 "--bridge=none",
                 "--storage-driver=overlay2",
                 "--group=root",
+                "--restart=false",
                 "--iptables=false",
                 "--ip-masq=false",
                 "--log-opt=max-size=25m",
@@ -193,5 +200,7 @@ mod tests {
         assert!(!args
             .iter()
             .any(|a| a.starts_with("--bridge") || a.starts_with("--iptables")));
+        // User workloads with --restart=always come back when User Docker starts.
+        assert!(!args.iter().any(|a| a.starts_with("--restart")));
     }
 }

@@ -9,6 +9,7 @@
 
 mod accel;
 mod cidata;
+mod config_drive;
 mod dist;
 mod dockerd;
 mod error;
@@ -18,6 +19,7 @@ mod ssh;
 
 pub use accel::{probe_accel, Accel};
 pub use cidata::make_cidata;
+pub use config_drive::{make_config_drive, DriveFs};
 pub use dist::Dist;
 pub use dockerd::TestDockerd;
 pub use error::Error;

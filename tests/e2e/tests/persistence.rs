@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ros_e2e::{Dist, Qemu, Ssh, SshKey};
+use ros_e2e::{make_config_drive, Dist, DriveFs, Qemu, Ssh, SshKey};
 
 static ONE_GUEST: Mutex<()> = Mutex::new(());
 
@@ -45,23 +45,28 @@ fn blkid(file: &Path, tag: &str) -> String {
     tool("blkid", &["-p", "-o", "value", "-s", tag], file)
 }
 
-/// The cidata drive comes first (vda), so the state disk is vdb.
-fn boot_with_state(dir: &Path, key: &SshKey, disk: &Path) -> (Qemu, Ssh) {
+/// Boots from the kernel with a config drive (vda) and the state disk (vdb). The drive carries
+/// the ssh key only in `meta_data.json`, so logging in proves the guest read that drive.
+fn boot_with_state(dir: &Path, key: &SshKey, disk: &Path, fs: DriveFs) -> (Qemu, Ssh) {
+    let name = format!("{fs:?}").to_lowercase();
     let user_data = dir.join("user-data");
-    std::fs::write(
-        &user_data,
-        format!(
-            "#cloud-config\nssh_authorized_keys:\n  - {}\nrancher:\n  ntp:\n    servers: []\n",
-            key.public
-        ),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let cc = format!(
+        "#cloud-config\nwrite_files:\n  - path: /home/rancher/from-config-2\n    content: \"{name}\\n\"\nrancher:\n  ntp:\n    servers: []\n"
+    );
+    std::fs::write(&user_data, cc).unwrap_or_else(|e| panic!("{e}"));
+    let meta = format!(
+        r#"{{"uuid": "ros-e2e", "hostname": "cfg2-{name}", "public_keys": {{"e2e": "{}"}}}}"#,
+        key.public.trim()
+    );
+    let image = dir.join(format!("config-2-{name}.img"));
+    make_config_drive(&user_data, &meta, fs, &image).unwrap_or_else(|e| panic!("{e}"));
     let d = dist();
-    let mut vm = Qemu::builder()
+    let builder = Qemu::builder()
         .kernel(d.vmlinuz(), d.initrd())
-        .append("rancher.state.autoformat=[/dev/vdb]")
+        .append("rancher.state.autoformat=[/dev/vdb] rancher.cloud_init.datasources=[configdrive]")
         .memory(1024)
-        .cloud_config(&user_data)
+        .disk_file(image);
+    let mut vm = builder
         .disk_file(disk)
         .boot()
         .unwrap_or_else(|e| panic!("{e}"));
@@ -72,6 +77,15 @@ fn boot_with_state(dir: &Path, key: &SshKey, disk: &Path) -> (Qemu, Ssh) {
         panic!("ssh never answered: {e}\n{}", vm.serial_tail(200));
     }
     (vm, ssh)
+}
+
+/// The config drive's metadata (hostname) and user-data (write_files) took effect.
+fn assert_config_drive_read(vm: &Qemu, ssh: &Ssh, fs: &str) {
+    assert_eq!(must(vm, ssh.ok("hostname")).trim(), format!("cfg2-{fs}"));
+    assert_eq!(
+        must(vm, ssh.ok("cat /home/rancher/from-config-2")).trim(),
+        fs
+    );
 }
 
 /// The host's mount of `mount_point` from PID 1's mountinfo: `fstype source`.
@@ -105,7 +119,8 @@ fn state_partition_autoformats_a_blank_disk_and_keeps_home_across_two_boots() {
     let token = format!("kept-{}", std::process::id());
 
     // First boot: the blank disk is formatted and becomes the root.
-    let (mut vm, ssh) = boot_with_state(dir.path(), &key, &disk);
+    let (mut vm, ssh) = boot_with_state(dir.path(), &key, &disk, DriveFs::Iso9660);
+    assert_config_drive_read(&vm, &ssh, "iso9660");
     let serial = vm.serial_log();
     for line in [
         "the device's first MiB is all zero; formatting it ext4",
@@ -148,7 +163,8 @@ fn state_partition_autoformats_a_blank_disk_and_keeps_home_across_two_boots() {
     );
 
     // Second boot from the same disk, still listed for autoformat: found, not formatted.
-    let (mut vm, ssh) = boot_with_state(dir.path(), &key, &disk);
+    let (mut vm, ssh) = boot_with_state(dir.path(), &key, &disk, DriveFs::Vfat);
+    assert_config_drive_read(&vm, &ssh, "vfat");
     let serial = vm.serial_log();
     assert!(
         !serial.contains("formatting it ext4"),
