@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
+use test_support::{Loop, LoopOptions};
 
 /// Two images with one label must never be attached at once: the lookup takes the first.
 static ATTACHED: Mutex<()> = Mutex::new(());
@@ -55,31 +56,6 @@ fn kernel_has(fstype: &str) -> bool {
         .unwrap_or_default()
         .lines()
         .any(|l| l.split_whitespace().last() == Some(fstype))
-}
-
-/// A loop device, detached on drop (also when the test fails).
-struct Loop(PathBuf);
-
-impl Loop {
-    fn attach(image: &Path) -> Loop {
-        let out = Command::new("losetup")
-            .args(["--find", "--show", "--read-only"])
-            .arg(image)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "losetup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Loop(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()))
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
-    }
 }
 
 /// A directory tree of drive files.
@@ -166,7 +142,13 @@ fn probe_image(
     fstype: &str,
     datasource: &str,
 ) -> Option<datasources::Fetched> {
-    let dev = Loop::attach(image);
+    let dev = Loop::attach(
+        image,
+        LoopOptions {
+            read_only: true,
+            ..Default::default()
+        },
+    );
     let found = block_devices::find_any(&format!("LABEL={label}")).expect("found by label");
     assert_eq!(found.device, dev.0, "another device is labelled {label}?");
     assert_eq!(found.fs.fstype, fstype);

@@ -6,7 +6,7 @@ use crate::root_assembly::{self, WritableBase, NEW_ROOT};
 use crate::state_partition::{self, Decision, EarlyLayers};
 use crate::system_image;
 use crate::timeline::Timeline;
-use crate::{early_mounts, etc_seed, switch_root, sysctl, zram_swap};
+use crate::{boot_slot, early_mounts, etc_seed, switch_root, sysctl, zram_swap};
 use os_config::LoadedConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -44,9 +44,11 @@ pub fn boot(opts: &EarlyOptions, timeline: &mut Timeline) -> Result<LoadedConfig
     load_initrd_modules();
     timeline.step("initrd-modules");
 
-    let image = system_image::locate(opts.medium_wait)?;
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let (slot, _) = boot_slot::from_cmdline(&cmdline);
+    let located = system_image::locate(slot, opts.medium_wait)?;
     let staged = Path::new(STAGED_ROOT);
-    system_image::mount_at(&image, &staged.join("usr"))?;
+    system_image::mount_at(&located.image, &staged.join("usr"))?;
     let base = writable_base(staged)?;
     timeline.step("state");
     let new_root = Path::new(NEW_ROOT);
@@ -64,6 +66,8 @@ pub fn boot(opts: &EarlyOptions, timeline: &mut Timeline) -> Result<LoadedConfig
     early_mounts::make_shared(&early_mounts::SHARED_DIRS);
     timeline.step("switch-root");
     tracing::info!("switched to the new root");
+    // Before the config is read: a rollback may put the slot's config snapshot back.
+    let boot = boot_slot::after_switch_root(&located);
 
     let loaded = os_config::load(Path::new("/"));
     for d in &loaded.diagnostics {
@@ -83,7 +87,7 @@ pub fn boot(opts: &EarlyOptions, timeline: &mut Timeline) -> Result<LoadedConfig
         .clone()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| etc_seed::DEFAULT_HOSTNAME.to_owned());
-    if let Err(e) = etc_seed::seed(Path::new("/"), env!("CARGO_PKG_VERSION"), &hostname) {
+    if let Err(e) = etc_seed::seed(Path::new("/"), &boot.version, &hostname) {
         tracing::warn!(error = %e, "seeding /etc");
     }
     if let Err(e) = nix::unistd::sethostname(&hostname) {

@@ -1,5 +1,6 @@
 //! PID 1 and the host-level boot steps: mounts, modules, root assembly, supervision, shutdown.
 
+pub mod boot_slot;
 pub mod bundled_images;
 pub mod console;
 pub mod early_mounts;

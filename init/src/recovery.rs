@@ -23,6 +23,9 @@ pub fn banner(reason: &str) -> String {
 }
 
 pub fn shell(reason: &str) -> ! {
+    if crate::boot_slot::is_trial_boot() {
+        trial_failed(reason);
+    }
     tracing::error!(reason, "entering the recovery shell");
     loop {
         eprint!("{}", banner(reason));
@@ -95,6 +98,24 @@ pub fn reap_all() {
         if status == WaitStatus::StillAlive {
             break;
         }
+    }
+}
+
+/// A slot on trial that cannot boot must not wait for a human: reboot, and GRUB counts the try
+/// (and falls back to the previous slot when the tries run out).
+fn trial_failed(reason: &str) -> ! {
+    tracing::error!(
+        reason,
+        "trial boot failed; rebooting in 10 s so GRUB can fall back"
+    );
+    eprintln!("\n*** ros: this boot tried a newly written slot and failed ***\nreason: {reason}\nRebooting in 10 s; GRUB falls back to the previous slot when the tries run out.\n");
+    std::thread::sleep(Duration::from_secs(10));
+    nix::unistd::sync();
+    let e = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_AUTOBOOT);
+    tracing::error!(error = ?e, "reboot failed; staying up");
+    loop {
+        reap_all();
+        std::thread::sleep(Duration::from_secs(60));
     }
 }
 

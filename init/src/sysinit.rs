@@ -50,6 +50,9 @@ fn fail(reason: &str) -> ExitCode {
 async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
     let tl_path = Timeline::default_path();
     let mut tl = Timeline::load(&tl_path);
+    if crate::boot_slot::is_trial_boot() {
+        tokio::spawn(crate::boot_slot::trial_watchdog());
+    }
     // Catch SIGTERM from the start, so an early shutdown request is not lost.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
@@ -238,6 +241,7 @@ async fn announce_ready(engine: &Engine, tl: &mut Timeline) -> bool {
     tl.step("ready");
     let t = timeline::now();
     eprintln!("ros: ready in {t:.1} s");
+    crate::boot_slot::on_ready();
     crate::issue::write(Path::new("/etc/issue"));
     true
 }

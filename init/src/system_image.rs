@@ -4,6 +4,8 @@
 use crate::block_devices;
 use crate::loop_device;
 use nix::mount::{mount, MsFlags};
+use os_disk::boot_info::{BootFiles, SLOT_MOUNT};
+use os_disk::layout::Slot;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,6 +19,20 @@ const MEDIUM_MOUNT: &str = "/run/ros/media";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SystemImageError {
+    #[error("no partition labelled {label} (boot slot {slot}) appeared within {secs} s")]
+    NoSlot {
+        slot: Slot,
+        label: &'static str,
+        secs: u64,
+    },
+    #[error("mounting boot slot {slot} ({device}): {source}")]
+    MountSlot {
+        slot: Slot,
+        device: PathBuf,
+        source: nix::Error,
+    },
+    #[error("boot slot {slot} ({device}) holds no system.squashfs: it was never written, or its write was cut short")]
+    EmptySlot { slot: Slot, device: PathBuf },
     #[error("no system image: not in the initrd at {INITRD_IMAGE}, and no medium labelled ROS appeared within {0} s")]
     NotFound(u64),
     #[error("the medium {device} holds no {MEDIUM_IMAGE}")]
@@ -33,11 +49,28 @@ pub enum SystemImageError {
     },
 }
 
-/// Locates the image file: in the initrd, else on the medium labelled ROS.
-pub fn locate(medium_wait: Duration) -> Result<PathBuf, SystemImageError> {
+/// Where the system image came from, and the boot files beside it (for `ros install`).
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub image: PathBuf,
+    pub files: Option<BootFiles>,
+    /// On an installed disk: the slot GRUB booted and its partition.
+    pub slot: Option<(Slot, PathBuf)>,
+}
+
+/// Locates the image file: in the boot slot GRUB named (`ros.slot=`), else in the initrd,
+/// else on the medium labelled ROS.
+pub fn locate(slot: Option<Slot>, medium_wait: Duration) -> Result<Located, SystemImageError> {
+    if let Some(slot) = slot {
+        return locate_in_slot(slot, medium_wait);
+    }
     let in_initrd = PathBuf::from(INITRD_IMAGE);
     if in_initrd.is_file() {
-        return Ok(in_initrd);
+        return Ok(Located {
+            image: in_initrd,
+            files: None,
+            slot: None,
+        });
     }
     let found = block_devices::wait_for(MEDIUM_LABEL, medium_wait)
         .ok_or(SystemImageError::NotFound(medium_wait.as_secs()))?;
@@ -53,15 +86,63 @@ pub fn locate(medium_wait: Duration) -> Result<PathBuf, SystemImageError> {
         device: found.device.clone(),
         source,
     })?;
-    let image = Path::new(MEDIUM_MOUNT).join(MEDIUM_IMAGE);
+    let medium = Path::new(MEDIUM_MOUNT);
+    let image = medium.join(MEDIUM_IMAGE);
     if image.is_file() {
         tracing::info!(device = %found.device.display(), "system image found on the boot medium");
-        Ok(image)
+        Ok(Located {
+            files: Some(BootFiles {
+                vmlinuz: medium.join("boot/vmlinuz"),
+                initrd: medium.join("boot/initrd"),
+                squashfs: image.clone(),
+            }),
+            image,
+            slot: None,
+        })
     } else {
         Err(SystemImageError::NotOnMedium {
             device: found.device,
         })
     }
+}
+
+/// An installed disk: the slot's ext4 stays mounted read-only at /run/ros/slot (the loop
+/// device reads the image from it; switch_root carries /run over).
+fn locate_in_slot(slot: Slot, wait: Duration) -> Result<Located, SystemImageError> {
+    let label = slot.label();
+    let found = block_devices::wait_for(&format!("LABEL={label}"), wait).ok_or(
+        SystemImageError::NoSlot {
+            slot,
+            label,
+            secs: wait.as_secs(),
+        },
+    )?;
+    std::fs::create_dir_all(SLOT_MOUNT).ok();
+    mount(
+        Some(&found.device),
+        SLOT_MOUNT,
+        Some(found.fs.fstype),
+        MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .map_err(|source| SystemImageError::MountSlot {
+        slot,
+        device: found.device.clone(),
+        source,
+    })?;
+    let files = BootFiles::in_slot(Path::new(SLOT_MOUNT));
+    if !files.squashfs.is_file() {
+        return Err(SystemImageError::EmptySlot {
+            slot,
+            device: found.device,
+        });
+    }
+    tracing::info!(slot = slot.name(), device = %found.device.display(), "system image found in the boot slot");
+    Ok(Located {
+        image: files.squashfs.clone(),
+        files: Some(files),
+        slot: Some((slot, found.device)),
+    })
 }
 
 /// Mounts the image read-only at `target`.

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
+use test_support::{Loop, LoopOptions};
 
 /// Two devices labelled RANCHER_STATE must never be attached at once: a lookup takes the first.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -66,31 +67,6 @@ fn blank_image(dir: &Path, name: &str, mib: u64) -> PathBuf {
     path
 }
 
-/// A loop device, detached on drop (also when the test fails).
-struct Loop(PathBuf);
-
-impl Loop {
-    fn attach(image: &Path) -> Loop {
-        let out = Command::new("losetup")
-            .args(["--find", "--show"])
-            .arg(image)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "losetup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Loop(PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()))
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
-    }
-}
-
 /// A mount point, detached on drop.
 struct Mounted(PathBuf);
 
@@ -132,7 +108,10 @@ fn autoformat_makes_a_blank_device_an_ext4_labelled_rancher_state() {
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let lo = Loop::attach(&blank_image(dir.path(), "blank.img", 64));
+    let lo = Loop::attach(
+        &blank_image(dir.path(), "blank.img", 64),
+        LoopOptions::default(),
+    );
     assert_eq!(blank_check_device(&lo.0).unwrap(), BlankCheck::Blank);
 
     let s = settings(&format!("LABEL={STATE_LABEL}"), &[&lo.0]);
@@ -195,8 +174,8 @@ fn a_device_holding_data_is_never_formatted() {
         .map(|p| std::fs::read(p).unwrap())
         .collect();
 
-    let a = Loop::attach(&one_byte);
-    let b = Loop::attach(&other_fs);
+    let a = Loop::attach(&one_byte, LoopOptions::default());
+    let b = Loop::attach(&other_fs, LoopOptions::default());
     assert_eq!(
         blank_check_device(&a.0).unwrap(),
         BlankCheck::HoldsData { offset: MIB - 1 }
@@ -244,7 +223,7 @@ fn label_and_uuid_lookups_find_the_device_and_wait_for_it() {
         let image = image.clone();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(400));
-            Loop::attach(&image)
+            Loop::attach(&image, LoopOptions::default())
         })
     };
     let waiting = Settings {
@@ -281,7 +260,10 @@ fn directory_becomes_the_root_and_is_created_once() {
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let lo = Loop::attach(&blank_image(dir.path(), "state.img", 32));
+    let lo = Loop::attach(
+        &blank_image(dir.path(), "state.img", 32),
+        LoopOptions::default(),
+    );
     state_partition::format_ext4(&lo.0, &env()).unwrap();
     let dev = StateDevice {
         device: lo.0.clone(),
@@ -338,7 +320,10 @@ fn a_path_device_without_a_known_filesystem_is_not_mounted_blind() {
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let lo = Loop::attach(&blank_image(dir.path(), "unknown.img", 4));
+    let lo = Loop::attach(
+        &blank_image(dir.path(), "unknown.img", 4),
+        LoopOptions::default(),
+    );
     let s = settings(&lo.0.display().to_string(), &[]);
     match decide(&s, &env()) {
         Decision::Ram { reason } => assert_eq!(
@@ -372,7 +357,7 @@ fn the_oem_partition_is_mounted_read_only_and_its_config_is_a_layer() {
         .status()
         .unwrap();
     assert!(status.success());
-    let lo = Loop::attach(&image);
+    let lo = Loop::attach(&image, LoopOptions::default());
     let target = dir.path().join("usr/share/ros/oem");
     std::fs::create_dir_all(&target).unwrap();
 

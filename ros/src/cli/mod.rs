@@ -4,6 +4,8 @@ pub mod boot_time;
 pub mod completion;
 pub mod config;
 pub mod entrypoints;
+pub mod install;
+pub mod os;
 pub mod power;
 pub mod service;
 pub mod system_docker;
@@ -29,6 +31,10 @@ pub enum Command {
     Config(config::ConfigArgs),
     /// Manage system services and their containers.
     Service(service::ServiceArgs),
+    /// Install ros to a disk: GPT, GRUB (BIOS and UEFI), boot slot A, state partition.
+    Install(install::InstallArgs),
+    /// The OS version and boot slots: version, list, upgrade, rollback.
+    Os(os::OsArgs),
     /// Show how long each boot step and service took.
     BootTime(boot_time::BootTimeArgs),
     /// Reboot in order (`-f`: at once).
@@ -51,6 +57,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(args) => config::run(args),
         Command::Service(args) => service::run(args),
         Command::BootTime(args) => boot_time::run(args),
+        Command::Install(args) => install::run(args),
+        Command::Os(args) => os::run(args),
         Command::Entrypoint(e) => entrypoints::run(e),
         Command::Reboot(args) => power::run(init::power::PowerAction::Reboot, &args),
         Command::Poweroff(args) => power::run(init::power::PowerAction::Poweroff, &args),

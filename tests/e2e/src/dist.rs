@@ -47,6 +47,17 @@ impl Dist {
     pub fn squashfs(&self) -> PathBuf {
         self.dir.join("system.squashfs")
     }
+    /// The upgrade bundle (kernel, small initrd, system image, manifest).
+    pub fn bundle(&self) -> PathBuf {
+        self.dir.join("ros.bundle")
+    }
+    /// The cloud images: GPT, GRUB for BIOS and UEFI, slot A filled, a small state partition.
+    pub fn raw(&self) -> PathBuf {
+        self.dir.join("ros.raw")
+    }
+    pub fn qcow2(&self) -> PathBuf {
+        self.dir.join("ros.qcow2")
+    }
     pub fn image(&self, name: &str) -> PathBuf {
         self.dir.join("images").join(format!("{name}.tar"))
     }

@@ -28,7 +28,14 @@ pub const DEFAULT_APPEND: &str =
 #[derive(Debug, Clone)]
 enum Boot {
     Iso(PathBuf),
-    Kernel { vmlinuz: PathBuf, initrd: PathBuf },
+    Kernel {
+        vmlinuz: PathBuf,
+        initrd: PathBuf,
+    },
+    /// From the first disk, through its boot loader (an installed disk or a cloud image).
+    Disk {
+        kernel_for_probe: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +96,15 @@ impl QemuBuilder {
         self.boot = Some(Boot::Kernel {
             vmlinuz: vmlinuz.into(),
             initrd: initrd.into(),
+        });
+        self
+    }
+
+    /// Boot from the first attached disk (its boot loader: BIOS, or UEFI with [`uefi`](Self::uefi)).
+    /// `vmlinuz` is only used to probe the accelerator.
+    pub fn from_disk(mut self, vmlinuz: impl Into<PathBuf>) -> Self {
+        self.boot = Some(Boot::Disk {
+            kernel_for_probe: vmlinuz.into(),
         });
         self
     }
@@ -225,6 +241,7 @@ impl QemuBuilder {
             (Some(a), _) => a,
             (None, Boot::Kernel { vmlinuz, .. }) => probe_accel(vmlinuz),
             (None, Boot::Iso(iso)) => probe_accel(&iso_kernel(iso, dir)?),
+            (None, Boot::Disk { kernel_for_probe }) => probe_accel(kernel_for_probe),
         };
         let mut cmd = Command::new("qemu-system-x86_64");
         cmd.args(accel.qemu_args())
@@ -241,6 +258,9 @@ impl QemuBuilder {
         match boot {
             Boot::Iso(iso) => {
                 cmd.arg("-cdrom").arg(iso).args(["-boot", "d"]);
+            }
+            Boot::Disk { .. } => {
+                cmd.args(["-boot", "c"]);
             }
             Boot::Kernel { vmlinuz, initrd } => {
                 let mut append = DEFAULT_APPEND.to_string();

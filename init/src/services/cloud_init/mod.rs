@@ -79,6 +79,15 @@ pub fn run() {
     {
         resize::resize_once(device, Path::new(resize::STAMP));
     }
+    // An installed disk's state partition is its last: it follows the disk when that grows
+    // (a cloud image's first boot, a resized volume). Checked once per boot.
+    if let Some(disk) = os_disk::boot_info::BootInfo::read()
+        .ok()
+        .and_then(|i| i.disk)
+    {
+        let state = os_disk::layout::partition_path(&disk, os_disk::layout::STATE.number);
+        resize::resize_once(&state.to_string_lossy(), Path::new(resize::STATE_STAMP));
+    }
 
     if !cfg.mounts.is_empty() {
         mounts::apply_all(&cfg.mounts, &mounts::Options::host());

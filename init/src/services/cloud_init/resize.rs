@@ -11,6 +11,8 @@ use std::process::Command;
 
 /// RancherOS v1's stamp, so a machine upgraded from it does not resize again.
 pub const STAMP: &str = "/var/lib/rancher/resizefs.done";
+/// The installed state partition's: in /run, so it is checked again at every boot.
+pub const STATE_STAMP: &str = "/run/ros/state-grown";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resized {

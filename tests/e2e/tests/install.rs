@@ -1,0 +1,311 @@
+//! Installing to disk, upgrading and rolling back, and the cloud image, in QEMU. One machine
+//! goes through the whole life, to share boots (each costs 1.5–2 min under TCG):
+//!
+//! ISO (BIOS) → `ros install -d /dev/vda -c cc.yml -f` → disk under UEFI (file, container,
+//! `ros config set`) → `ros os upgrade` to bundle B → disk under BIOS: B runs, all kept →
+//! upgrade to a broken bundle C → C fails its three tries → GRUB is back on B by itself.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use os_disk::bundle::{self, Manifest};
+use ros_e2e::{make_cidata, Dist, Qemu, QemuBuilder, Ssh, SshKey};
+
+static ONE_GUEST: Mutex<()> = Mutex::new(());
+
+const READY_TIMEOUT: Duration = Duration::from_secs(420);
+const READY_LINE: &str = r"ros: ready in \d+\.\d s";
+const TEST_IMAGE: &str = "ros-test/busybox:latest";
+
+fn dist() -> Dist {
+    Dist::locate().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn must(vm: &Qemu, r: Result<String, ros_e2e::Error>) -> String {
+    r.unwrap_or_else(|e| panic!("{e}\nlast serial lines:\n{}", vm.serial_tail(200)))
+}
+
+/// Boots, waits for the ready line and for ssh.
+fn boot_ready(builder: QemuBuilder, key: &SshKey) -> (Qemu, Ssh) {
+    let mut vm = builder.boot().unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_for_serial(READY_LINE, READY_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ssh = Ssh::new(vm.ssh_port(), &key.private);
+    if let Err(e) = ssh.wait(Duration::from_secs(120)) {
+        panic!("ssh never answered: {e}\n{}", vm.serial_tail(200));
+    }
+    (vm, ssh)
+}
+
+/// Runs a command that reboots the guest; QEMU (-no-reboot) then exits.
+fn reboot_by(vm: &mut Qemu, ssh: &Ssh, cmd: &str) -> String {
+    let out = ssh.run(cmd).unwrap_or_else(|e| panic!("{e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Err(e) = vm.wait_exit(Duration::from_secs(300)) {
+        panic!("{e}\n`{cmd}` said:\n{text}\n{}", vm.serial_tail(200));
+    }
+    text
+}
+
+/// The installed disk, booted by its own boot loader.
+fn disk_boot(disk: &Path, uefi: bool) -> QemuBuilder {
+    Qemu::builder()
+        .from_disk(dist().vmlinuz())
+        .uefi(uefi)
+        .memory(1024)
+        .disk_file(disk)
+}
+
+/// Bundle B is this build's files under another version; bundle C's system image is garbage,
+/// so its PID 1 fails before ready.
+fn make_bundles(dir: &Path) -> (PathBuf, PathBuf) {
+    let d = dist();
+    let make = |version: &str, squashfs: &Path, out: PathBuf| {
+        let small = d.small_initrd();
+        let vmlinuz = d.vmlinuz();
+        let files: [(&str, &Path); 3] = [
+            ("vmlinuz", &vmlinuz),
+            ("initrd", &small),
+            ("system.squashfs", squashfs),
+        ];
+        let m = Manifest::describe(version, "e2e", &files).unwrap_or_else(|e| panic!("{e}"));
+        bundle::write(&out, &m, &files, 0).unwrap_or_else(|e| panic!("{e}"));
+        out
+    };
+    let garbage = dir.join("garbage.squashfs");
+    std::fs::write(&garbage, vec![0xa5u8; 4 << 20]).unwrap_or_else(|e| panic!("{e}"));
+    (
+        make("0.1.0-upgrade-b", &d.squashfs(), dir.join("b.bundle")),
+        make("0.1.0-broken-c", &garbage, dir.join("c.bundle")),
+    )
+}
+
+fn qemu_img(args: &[&str]) {
+    let out = Command::new("qemu-img")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("qemu-img: {e}"));
+    assert!(
+        out.status.success(),
+        "qemu-img {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
+    let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let key = SshKey::generate().unwrap_or_else(|e| panic!("{e}"));
+    let cc = format!(
+        "#cloud-config\nhostname: installed\nssh_authorized_keys:\n  - {}\nrancher:\n  ntp:\n    servers: []\n",
+        key.public
+    );
+    let cc_path = dir.path().join("cc.yml");
+    std::fs::write(&cc_path, &cc).unwrap_or_else(|e| panic!("{e}"));
+    let seed = dir.path().join("cidata.iso");
+    make_cidata(&cc_path, None, &seed).unwrap_or_else(|e| panic!("{e}"));
+    let disk = dir.path().join("disk.qcow2");
+    qemu_img(&["create", "-q", "-f", "qcow2", &disk.to_string_lossy(), "4G"]);
+    let (bundle_b, bundle_c) = make_bundles(dir.path());
+
+    // 1. The ISO under BIOS, the blank disk first (/dev/vda), the NoCloud seed second.
+    let (mut vm, ssh) = boot_ready(
+        Qemu::builder()
+            .iso(dist().iso())
+            .memory(1024)
+            .disk_file(&disk)
+            .disk_file(&seed),
+        &key,
+    );
+    must(
+        &vm,
+        ssh.copy_to(&cc_path, "/home/rancher/cc.yml")
+            .map(|_| String::new()),
+    );
+    // A broken cloud-config is refused before anything is written.
+    must(
+        &vm,
+        ssh.ok("printf 'hostname: [unclosed\\n' > /home/rancher/bad.yml"),
+    );
+    let bad = ssh
+        .run("sudo ros install -d /dev/vda -c /home/rancher/bad.yml -f")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("bad.yml"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let said = reboot_by(
+        &mut vm,
+        &ssh,
+        "sudo ros install -d /dev/vda -c /home/rancher/cc.yml -f",
+    );
+    assert!(said.contains("is installed on /dev/vda"), "{said}");
+    drop(vm);
+
+    // 2. From the disk under UEFI: the seeded config applies; leave a file, a container, a value.
+    let (mut vm, ssh) = boot_ready(disk_boot(&disk, true), &key);
+    assert_eq!(must(&vm, ssh.ok("hostname")).trim(), "installed");
+    let version = must(&vm, ssh.ok("ros os version"));
+    assert!(version.contains("slot: A"), "{version}");
+    let archive = dir.path().join("busybox.tar");
+    sysdocker::testing::busybox_archive(&archive, TEST_IMAGE).unwrap_or_else(|e| panic!("{e}"));
+    must(
+        &vm,
+        ssh.copy_to(&archive, "/home/rancher/busybox.tar")
+            .map(|_| String::new()),
+    );
+    must(&vm, ssh.ok("docker load -i /home/rancher/busybox.tar"));
+    must(
+        &vm,
+        ssh.ok(&format!(
+            "docker run -d --restart=always --name keeper {TEST_IMAGE} sleep 100000"
+        )),
+    );
+    must(&vm, ssh.ok("echo kept > /home/rancher/kept.txt"));
+    must(
+        &vm,
+        ssh.ok("sudo ros config set rancher.shutdown_timeout 45"),
+    );
+    let said = vm_upgrade(&mut vm, &ssh, &bundle_b);
+    assert!(said.contains("the next boot tries it"), "{said}");
+    drop(vm);
+
+    // 3. Bundle B under BIOS: it runs, marked good, and everything from before is there.
+    let (mut vm, ssh) = boot_ready(disk_boot(&disk, false), &key);
+    let version = must(&vm, ssh.ok("ros os version"));
+    assert!(version.contains("version: 0.1.0-upgrade-b"), "{version}");
+    assert!(version.contains("slot: B"), "{version}");
+    assert!(version.contains("next boot: slot B"), "{version}");
+    assert_eq!(must(&vm, ssh.ok("cat /home/rancher/kept.txt")), "kept\n");
+    assert_eq!(
+        must(&vm, ssh.ok("sudo ros config get rancher.shutdown_timeout")).trim(),
+        "45"
+    );
+    assert!(
+        must(
+            &vm,
+            ssh.ok("docker ps --filter name=keeper --format '{{.Status}}'")
+        )
+        .starts_with("Up"),
+        "the --restart=always container is not running"
+    );
+    let list = must(&vm, ssh.ok("sudo ros os list"));
+    assert!(
+        list.contains("0.1.0-upgrade-b") && list.contains("running"),
+        "{list}"
+    );
+    let said = vm_upgrade(&mut vm, &ssh, &bundle_c);
+    assert!(said.contains("0.1.0-broken-c"), "{said}");
+    drop(vm);
+
+    // 4. Bundle C (in slot A) fails each try and reboots; then GRUB goes back to B alone.
+    for attempt in 1..=3 {
+        let mut vm = disk_boot(&disk, false)
+            .boot()
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let Err(e) = vm.wait_exit(Duration::from_secs(240)) {
+            panic!(
+                "try {attempt} of bundle C did not reboot: {e}\n{}",
+                vm.serial_tail(200)
+            );
+        }
+        let log = vm.serial_log();
+        assert!(
+            log.contains("booting slot A ros.trial=1"),
+            "try {attempt}:\n{}",
+            vm.serial_tail(200)
+        );
+        assert!(
+            log.contains("this boot tried a newly written slot and failed"),
+            "{}",
+            vm.serial_tail(200)
+        );
+    }
+    let (vm, ssh) = boot_ready(disk_boot(&disk, false), &key);
+    assert!(
+        vm.serial_log().contains("booting slot B"),
+        "{}",
+        vm.serial_tail(200)
+    );
+    let version = must(&vm, ssh.ok("ros os version"));
+    assert!(version.contains("version: 0.1.0-upgrade-b"), "{version}");
+    assert!(version.contains("slot: B"), "{version}");
+    assert!(
+        version.contains("last rollback: slot A -> slot B (automatic"),
+        "{version}"
+    );
+    assert_eq!(must(&vm, ssh.ok("cat /home/rancher/kept.txt")), "kept\n");
+    assert_eq!(
+        must(&vm, ssh.ok("sudo ros config get rancher.shutdown_timeout")).trim(),
+        "45"
+    );
+}
+
+/// The bundle goes over scp, then `ros os upgrade` writes the other slot and reboots.
+fn vm_upgrade(vm: &mut Qemu, ssh: &Ssh, bundle: &Path) -> String {
+    must(
+        vm,
+        ssh.copy_to(bundle, "/home/rancher/upgrade.bundle")
+            .map(|_| String::new()),
+    );
+    reboot_by(
+        vm,
+        ssh,
+        "sudo ros os upgrade -i /home/rancher/upgrade.bundle -f",
+    )
+}
+
+#[test]
+fn the_qcow2_image_boots_with_nocloud_and_grows_its_state_partition() {
+    let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
+    let d = dist();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let key = SshKey::generate().unwrap_or_else(|e| panic!("{e}"));
+    let disk = dir.path().join("ros.qcow2");
+    std::fs::copy(d.qcow2(), &disk).unwrap_or_else(|e| panic!("{}: {e}", d.qcow2().display()));
+    // The operator gives the VM a bigger disk than the image.
+    qemu_img(&["resize", "-q", &disk.to_string_lossy(), "+2G"]);
+    let user_data = dir.path().join("user-data");
+    std::fs::write(
+        &user_data,
+        format!(
+            "#cloud-config\nhostname: from-qcow2\nssh_authorized_keys:\n  - {}\nrancher:\n  ntp:\n    servers: []\n",
+            key.public
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // The image first (/dev/vda: the firmware boots it), the NoCloud seed second.
+    let seed = dir.path().join("cidata.iso");
+    make_cidata(&user_data, None, &seed).unwrap_or_else(|e| panic!("{e}"));
+    let (vm, ssh) = boot_ready(
+        Qemu::builder()
+            .from_disk(d.vmlinuz())
+            .memory(1024)
+            .disk_file(&disk)
+            .disk_file(&seed),
+        &key,
+    );
+    assert_eq!(must(&vm, ssh.ok("hostname")).trim(), "from-qcow2");
+    let version = must(&vm, ssh.ok("ros os version"));
+    assert!(version.contains("slot: A"), "{version}");
+    // The image is 2 GiB; its state partition (vda5) now reaches the end of the 4 GiB disk.
+    let df = must(
+        &vm,
+        ssh.ok("df -B1M --output=size /var/lib/docker | tail -1"),
+    );
+    let mib: u64 = df.trim().parse().unwrap_or_else(|e| panic!("{df:?}: {e}"));
+    assert!(
+        mib > 2500,
+        "state filesystem is {mib} MiB: not grown\n{}",
+        vm.serial_tail(200)
+    );
+}
