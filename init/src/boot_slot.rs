@@ -153,7 +153,7 @@ pub fn on_ready() {
     if let Err(e) = os_config::atomic_write(&last, slot.name().as_bytes(), 0o644) {
         tracing::warn!(error = %e, "boot slots: cannot record the ready slot");
     }
-    let Some(esp) = info.esp else { return };
+    let Some(esp) = info.esp.clone() else { return };
     match slot_write::update_boot_state(&esp, Path::new(WORK), false, |s| {
         if s.good != slot || s.next == Some(slot) {
             s.mark_good(slot);
@@ -164,7 +164,12 @@ pub fn on_ready() {
                 slot = slot.name(),
                 version = info.version,
                 "boot slots: slot {slot} reached ready; it boots from now on"
-            )
+            );
+            let info = BootInfo {
+                trial: false,
+                ..info
+            };
+            let _ = info.write();
         }
         Ok(_) => {}
         Err(e) => {

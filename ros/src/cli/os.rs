@@ -96,14 +96,19 @@ fn version() -> Result<()> {
         info.disk.as_deref().unwrap_or(Path::new("?")).display()
     );
     if let Some(esp) = &info.esp {
-        if let Ok(state) = slot_write::read_boot_state(esp, Path::new(WORK)) {
-            match state.next {
+        match slot_write::read_boot_state(esp, Path::new(WORK)) {
+            Ok(state) => match state.next {
                 Some(next) => println!(
                     "next boot: slot {next} on trial ({} tries left), then slot {}",
                     state.tries, state.good
                 ),
                 None => println!("next boot: slot {}", state.good),
+            },
+            // Reading grubenv means mounting the ESP.
+            Err(_) if !nix::unistd::geteuid().is_root() => {
+                println!("next boot: (run with sudo to read the boot loader's state)")
             }
+            Err(e) => println!("next boot: unknown ({e})"),
         }
     }
     match read_rollback() {
@@ -131,7 +136,8 @@ fn version() -> Result<()> {
 }
 
 fn humantime_secs(unix: u64) -> String {
-    format!("{unix} (unix time)")
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix);
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 fn read_rollback() -> Option<RollbackRecord> {

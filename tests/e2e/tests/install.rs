@@ -154,7 +154,7 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
     // 2. From the disk under UEFI: the seeded config applies; leave a file, a container, a value.
     let (mut vm, ssh) = boot_ready(disk_boot(&disk, true), &key);
     assert_eq!(must(&vm, ssh.ok("hostname")).trim(), "installed");
-    let version = must(&vm, ssh.ok("ros os version"));
+    let version = must(&vm, ssh.ok("sudo ros os version"));
     assert!(version.contains("slot: A"), "{version}");
     let archive = dir.path().join("busybox.tar");
     sysdocker::testing::busybox_archive(&archive, TEST_IMAGE).unwrap_or_else(|e| panic!("{e}"));
@@ -181,7 +181,7 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
 
     // 3. Bundle B under BIOS: it runs, marked good, and everything from before is there.
     let (mut vm, ssh) = boot_ready(disk_boot(&disk, false), &key);
-    let version = must(&vm, ssh.ok("ros os version"));
+    let version = must(&vm, ssh.ok("sudo ros os version"));
     assert!(version.contains("version: 0.1.0-upgrade-b"), "{version}");
     assert!(version.contains("slot: B"), "{version}");
     assert!(version.contains("next boot: slot B"), "{version}");
@@ -236,7 +236,7 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
         "{}",
         vm.serial_tail(200)
     );
-    let version = must(&vm, ssh.ok("ros os version"));
+    let version = must(&vm, ssh.ok("sudo ros os version"));
     assert!(version.contains("version: 0.1.0-upgrade-b"), "{version}");
     assert!(version.contains("slot: B"), "{version}");
     assert!(
@@ -295,7 +295,7 @@ fn the_qcow2_image_boots_with_nocloud_and_grows_its_state_partition() {
         &key,
     );
     assert_eq!(must(&vm, ssh.ok("hostname")).trim(), "from-qcow2");
-    let version = must(&vm, ssh.ok("ros os version"));
+    let version = must(&vm, ssh.ok("sudo ros os version"));
     assert!(version.contains("slot: A"), "{version}");
     // The image is 2 GiB; its state partition (vda5) now reaches the end of the 4 GiB disk.
     let df = must(
