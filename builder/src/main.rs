@@ -1,11 +1,15 @@
-//! ros-build: the daemonless OS build (Debian packages to image archives, squashfs, initrd
-//! and ISO), the QEMU launcher behind `scripts/run` and the benchmark's baseline initramfs
-//! behind `scripts/bench`. This file only dispatches.
+//! ros-build: the daemonless OS build (Debian packages to image archives, squashfs, initrd,
+//! ISO, upgrade bundle and cloud disk images), the bundle re-packer, the QEMU launcher behind
+//! `scripts/run` and the benchmark's baseline initramfs behind `scripts/bench`. This file only
+//! dispatches.
 
 mod baseline;
+mod boot_code;
+mod bundle;
 mod command;
 mod deb_extract;
 mod deb_resolve;
+mod disk_image;
 mod images;
 mod initrd;
 mod iso;
@@ -32,8 +36,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Build dist/: ros.iso, vmlinuz, initrd, system.squashfs, images/*.tar, manifest.json.
+    /// Build dist/: ros.iso, ros.raw, ros.qcow2, ros.bundle, vmlinuz, initrd, system.squashfs,
+    /// images/*.tar, manifest.json.
     Build(pipeline::BuildArgs),
+    /// Re-pack a dist directory's kernel, small initrd and system image as an upgrade bundle
+    /// with another version (optionally replacing a member).
+    Bundle(bundle::BundleArgs),
     /// Boot dist/ in QEMU with the serial console on this terminal.
     Run(run::RunArgs),
     /// Build the benchmark's baseline initramfs (dist/bench/baseline-initrd): dist/vmlinuz's
@@ -51,6 +59,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Cmd::Build(args) => pipeline::build(&args),
+        Cmd::Bundle(args) => bundle::run(&args),
         Cmd::Run(args) => run::run(&args),
         Cmd::Baseline(args) => baseline::build(&args),
     }

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::deb_resolve::Package;
+use crate::disk_image::Output;
 use crate::images::BuiltImage;
 use crate::kernel::Kernel;
 use crate::pipeline::Ctx;
@@ -82,6 +83,15 @@ pub fn artifact(dist: &Path, name: &str) -> Result<Artifact> {
             .len(),
         sha256: sha256_file(&path)?,
     })
+}
+
+/// An artifact whose stage already knows its size and digest.
+pub fn known_artifact(name: &str, output: &Output) -> Artifact {
+    Artifact {
+        name: name.to_string(),
+        size: output.size,
+        sha256: output.sha256.clone(),
+    }
 }
 
 pub fn build(

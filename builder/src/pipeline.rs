@@ -1,5 +1,6 @@
-//! The build, stage by stage: package lists, kernel, images, system image, initrd, ISO,
-//! manifest. Each stage prints a progress line and reuses its last result when nothing changed.
+//! The build, stage by stage: package lists, kernel, images, boot code, system image, initrd,
+//! ISO, upgrade bundle, cloud disk images, manifest. Each stage prints a progress line and
+//! reuses its last result when nothing changed.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
@@ -11,7 +12,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::deb_resolve::{Apt, Sources};
 use crate::spec::{self, ImageSpec, KernelSpec};
-use crate::{images, initrd, iso, kernel, manifest, size_report, squashfs};
+use crate::{
+    boot_code, bundle, disk_image, images, initrd, iso, kernel, manifest, size_report, squashfs,
+};
 
 /// Where the build reads and writes, and what it stamps into its outputs.
 pub struct Ctx {
@@ -117,6 +120,9 @@ fn git(repo: &Path, args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The number of `Progress::stage` calls in `build`.
+const STAGES: usize = 10;
+
 struct Progress {
     start: Instant,
     step: usize,
@@ -126,7 +132,7 @@ impl Progress {
     fn stage(&mut self, what: &str) {
         self.step += 1;
         println!(
-            "==> [{}/7] {what} (+{:.1}s)",
+            "==> [{}/{STAGES}] {what} (+{:.1}s)",
             self.step,
             self.start.elapsed().as_secs_f64()
         );
@@ -186,6 +192,9 @@ pub fn build(args: &BuildArgs) -> Result<()> {
     let (shared, defs) = spec::read_images(&ctx.repo.join("images"))?;
     let built = images::build(&ctx, &apt, &shared, &defs)?;
 
+    progress.stage("boot code (GRUB for BIOS and UEFI)");
+    let boot_code = boot_code::build(&ctx)?;
+
     progress.stage("system image (squashfs)");
     let system_spec: ImageSpec = spec::read_yaml(&ctx.repo.join("iso/system.yml"))?;
     let inputs = squashfs::SystemInputs {
@@ -193,6 +202,7 @@ pub fn build(args: &BuildArgs) -> Result<()> {
         kernel: &kernel,
         modules: &system_modules,
         runtime_modules: &runtime_modules,
+        boot_code: &boot_code,
     };
     let system = squashfs::build(&ctx, &apt, &shared, &system_spec, &inputs)?;
 
@@ -231,20 +241,49 @@ pub fn build(args: &BuildArgs) -> Result<()> {
     };
     iso::build(&ctx, &iso_inputs, &iso_path)?;
 
+    progress.stage("upgrade bundle");
+    bundle::build(
+        &ctx,
+        &bundle::members(&ctx.dist),
+        &ctx.dist.join("ros.bundle"),
+    )?;
+
+    progress.stage("cloud disk images (raw, qcow2)");
+    let disk_inputs = disk_image::DiskInputs {
+        vmlinuz: &ctx.dist.join("vmlinuz"),
+        initrd: &initrd.small,
+        squashfs: &system.file,
+        boot_code: &boot_code,
+    };
+    let disks = disk_image::build(
+        &ctx,
+        &disk_inputs,
+        &ctx.dist.join("ros.raw"),
+        &ctx.dist.join("ros.qcow2"),
+    )?;
+
     progress.stage("manifest");
     let artifacts = [
         "ros.iso",
+        "ros.raw",
+        "ros.qcow2",
+        "ros.bundle",
         "vmlinuz",
         "initrd",
         "initrd-small",
         "system.squashfs",
     ]
     .iter()
-    .map(|name| manifest::artifact(&ctx.dist, name))
+    .map(|name| match *name {
+        // Hashed by their stage: 2 GiB is not read again on every build.
+        "ros.raw" => Ok(manifest::known_artifact(name, &disks.raw)),
+        "ros.qcow2" => Ok(manifest::known_artifact(name, &disks.qcow2)),
+        _ => manifest::artifact(&ctx.dist, name),
+    })
     .collect::<Result<Vec<_>>>()?;
     let manifest = manifest::build(&ctx, &kernel, &built, &system, artifacts);
     manifest::write(&manifest, &ctx.dist.join("manifest.json"))?;
-    size_report::print(&manifest);
+    size_report::print(&manifest, &ctx.dist);
     println!(
         "==> done in {:.1}s: {}",
         progress.start.elapsed().as_secs_f64(),

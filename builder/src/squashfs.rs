@@ -1,12 +1,14 @@
 //! The system image: a squashfs of `/usr` holding System Docker (dockerd, containerd, runc,
 //! docker-init, iptables) with its libraries, `ros`, the image archives, the built-in
-//! os-config.yml and the kernel modules. PID 1 mounts it; it is never unpacked.
+//! os-config.yml, the kernel modules and GRUB's boot code for `ros install`. PID 1 mounts it;
+//! it is never unpacked.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
+use os_disk::slot_write::{BootCode, BOOT_CODE_DIR};
 use serde::{Deserialize, Serialize};
 
 use crate::command;
@@ -42,6 +44,8 @@ pub struct SystemInputs<'a> {
     pub modules: &'a [String],
     /// The modules PID 1 loads after switch_root (written to usr/share/ros/modules.list).
     pub runtime_modules: &'a [String],
+    /// GRUB's boot code (see `boot_code`), installed at `BOOT_CODE_DIR`.
+    pub boot_code: &'a BootCode,
 }
 
 /// How the image archives are stored in the system image (ROS_IMAGE_LAYOUT).
@@ -117,6 +121,9 @@ pub fn build(
         .json(&inputs.runtime_modules)?;
     if os_config.is_file() {
         key.file(&os_config)?;
+    }
+    for file in boot_code_files(inputs.boot_code) {
+        key.file(file)?;
     }
     let key = key.finish();
     if let Some(image) = stage_cache::load(&ctx.work, "system", &key, |s: &SystemImage| {
@@ -203,6 +210,12 @@ pub fn build(
         .map(|m| format!("{m}\n"))
         .collect();
     fs::write(share.join("modules.list"), wanted).context("write modules.list")?;
+    let boot_dir = root.join(BOOT_CODE_DIR.trim_start_matches('/'));
+    fs::create_dir_all(&boot_dir)?;
+    for file in boot_code_files(inputs.boot_code) {
+        let name = file.file_name().context("boot code file name")?;
+        fs::copy(file, boot_dir.join(name)).with_context(|| format!("add {}", file.display()))?;
+    }
 
     let out = ctx.dist.join("system.squashfs");
     mksquashfs(&root.join("usr"), &out, &compression, ctx.epoch)?;
@@ -218,6 +231,10 @@ pub fn build(
     };
     stage_cache::store(&ctx.work, "system", &key, &image)?;
     Ok(image)
+}
+
+fn boot_code_files(code: &BootCode) -> [&Path; 3] {
+    [&code.mbr, &code.core, &code.efi]
 }
 
 /// Packs `dir` reproducibly: fixed times, no xattrs, entries sorted by mksquashfs itself.

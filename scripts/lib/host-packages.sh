@@ -4,7 +4,8 @@
 
 # shellcheck disable=SC2034
 ROS_BUILD_PACKAGES=(dpkg apt debian-archive-keyring tar squashfs-tools xorriso grub-common
-  grub-pc-bin grub-efi-amd64-bin mtools kmod zstd libc-bin e2fsprogs)
+  grub-pc-bin grub-efi-amd64-bin mtools kmod zstd libc-bin e2fsprogs
+  fdisk dosfstools qemu-utils)
 # shellcheck disable=SC2034
 ROS_RUN_PACKAGES=(qemu-system-x86 qemu-utils ovmf xorriso)
 # shellcheck disable=SC2034

@@ -72,6 +72,9 @@ fn manifest_matches_the_files() {
         names,
         [
             "ros.iso",
+            "ros.raw",
+            "ros.qcow2",
+            "ros.bundle",
             "vmlinuz",
             "initrd",
             "initrd-small",
