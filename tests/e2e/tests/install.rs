@@ -297,15 +297,25 @@ fn the_qcow2_image_boots_with_nocloud_and_grows_its_state_partition() {
     assert_eq!(must(&vm, ssh.ok("hostname")).trim(), "from-qcow2");
     let version = must(&vm, ssh.ok("sudo ros os version"));
     assert!(version.contains("slot: A"), "{version}");
-    // The image is 2 GiB; its state partition (vda5) now reaches the end of the 4 GiB disk.
-    let df = must(
-        &vm,
-        ssh.ok("df -B1M --output=size /var/lib/docker | tail -1"),
-    );
-    let mib: u64 = df.trim().parse().unwrap_or_else(|e| panic!("{df:?}: {e}"));
+    // The image is 2 GiB; its state partition (vda5) and filesystem now reach the 4 GiB end.
+    let sectors = must(&vm, ssh.ok("cat /sys/class/block/vda5/size"));
+    let part_mib = sectors.trim().parse::<u64>().unwrap_or(0) / 2048;
     assert!(
-        mib > 2500,
-        "state filesystem is {mib} MiB: not grown\n{}",
+        part_mib > 2900,
+        "vda5 is {part_mib} MiB: not grown\n{}",
+        vm.serial_tail(200)
+    );
+    let sb = must(&vm, ssh.ok("sudo dumpe2fs -h /dev/vda5 2>/dev/null"));
+    let field = |name: &str| -> u64 {
+        sb.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{sb}"))
+    };
+    let fs_mib = (field("Block count:") * field("Block size:")) >> 20;
+    assert!(
+        fs_mib > 2900,
+        "the state filesystem is {fs_mib} MiB: not grown\n{}",
         vm.serial_tail(200)
     );
 }
