@@ -62,6 +62,8 @@ pub struct QemuBuilder {
     no_network: bool,
     extra: Vec<String>,
     accel: Option<Accel>,
+    /// `throttling.bps-write` on every attached disk: slow writes, to cut one in the middle.
+    write_bps: Option<u64>,
 }
 
 impl Default for QemuBuilder {
@@ -80,6 +82,7 @@ impl Default for QemuBuilder {
             no_network: false,
             extra: Vec::new(),
             accel: None,
+            write_bps: None,
         }
     }
 }
@@ -172,6 +175,13 @@ impl QemuBuilder {
 
     pub fn guestfwd(mut self, rule: &str) -> Self {
         self.guestfwd.push(rule.to_string());
+        self
+    }
+
+    /// Limit writes to the attached disks to `bytes_per_sec` (a power-loss test cuts a long
+    /// write in the middle).
+    pub fn disk_write_limit(mut self, bytes_per_sec: u64) -> Self {
+        self.write_bps = Some(bytes_per_sec);
         self
     }
 
@@ -317,8 +327,11 @@ impl QemuBuilder {
                     (path.clone(), if qcow { "qcow2" } else { "raw" })
                 }
             };
-            cmd.arg("-drive")
-                .arg(format!("file={},if=virtio,format={format}", path.display()));
+            let mut drive = format!("file={},if=virtio,format={format}", path.display());
+            if let Some(bps) = self.write_bps {
+                drive.push_str(&format!(",throttling.bps-write={bps}"));
+            }
+            cmd.arg("-drive").arg(drive);
         }
         cmd.args(&self.extra);
         Ok(cmd)

@@ -4,6 +4,9 @@
 //! ISO (BIOS) → `ros install -d /dev/vda -c cc.yml -f` → disk under UEFI (file, container,
 //! `ros config set`) → `ros os upgrade` to bundle B → disk under BIOS: B runs, all kept →
 //! upgrade to a broken bundle C → C fails its three tries → GRUB is back on B by itself.
+//!
+//! The cloud image gets its own machine: grown on first boot, then a power cut in the middle of
+//! `ros config set` and of an upgrade's write.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -264,8 +267,43 @@ fn vm_upgrade(vm: &mut Qemu, ssh: &Ssh, bundle: &Path) -> String {
     )
 }
 
+/// This build's files as version "0.1.0-big", the system image followed by 300 MiB of noise.
+fn big_bundle(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let d = dist();
+    let squashfs = dir.join("big.squashfs");
+    std::fs::copy(d.squashfs(), &squashfs).unwrap_or_else(|e| panic!("{e}"));
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&squashfs)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut block = vec![0u8; 1 << 20];
+    for _ in 0..300 {
+        for chunk in block.chunks_mut(8) {
+            // xorshift64: incompressible, so no layer below can make the write cheap.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes());
+        }
+        f.write_all(&block).unwrap_or_else(|e| panic!("{e}"));
+    }
+    drop(f);
+    let (vmlinuz, initrd) = (d.vmlinuz(), d.small_initrd());
+    let files: [(&str, &Path); 3] = [
+        ("vmlinuz", &vmlinuz),
+        ("initrd", &initrd),
+        ("system.squashfs", &squashfs),
+    ];
+    let m = Manifest::describe("0.1.0-big", "e2e", &files).unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.join("big.bundle");
+    bundle::write(&out, &m, &files, 0).unwrap_or_else(|e| panic!("{e}"));
+    out
+}
+
 #[test]
-fn the_qcow2_image_boots_with_nocloud_and_grows_its_state_partition() {
+fn the_qcow2_image_grows_its_state_partition_and_survives_power_loss() {
     let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
     let d = dist();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -286,14 +324,19 @@ fn the_qcow2_image_boots_with_nocloud_and_grows_its_state_partition() {
     // The image first (/dev/vda: the firmware boots it), the NoCloud seed second.
     let seed = dir.path().join("cidata.iso");
     make_cidata(&user_data, None, &seed).unwrap_or_else(|e| panic!("{e}"));
-    let (vm, ssh) = boot_ready(
+    // Third disk (/dev/vdc): a bundle for the power-loss check below.
+    let big = big_bundle(dir.path());
+    let qcow2_boot = || {
         Qemu::builder()
             .from_disk(d.vmlinuz())
             .memory(1024)
             .disk_file(&disk)
-            .disk_file(&seed),
-        &key,
-    );
+            .disk_file(&seed)
+            .disk_file(&big)
+            // 20 MB/s: the upgrade's 400 MB take 20 s to reach the disk, so the cut falls inside.
+            .disk_write_limit(20_000_000)
+    };
+    let (mut vm, ssh) = boot_ready(qcow2_boot(), &key);
     assert_eq!(must(&vm, ssh.ok("hostname")).trim(), "from-qcow2");
     let version = must(&vm, ssh.ok("sudo ros os version"));
     assert!(version.contains("slot: A"), "{version}");
@@ -317,5 +360,53 @@ fn the_qcow2_image_boots_with_nocloud_and_grows_its_state_partition() {
         fs_mib > 2900,
         "the state filesystem is {fs_mib} MiB: not grown\n{}",
         vm.serial_tail(200)
+    );
+
+    // Power loss: QEMU killed while `ros config set` runs in a loop and an upgrade writes slot B.
+    // The bundle carries 300 MiB of noise after its system image (squashfs ignores a tail), so
+    // the write lasts long enough to be cut; it is read from /dev/vdc, not copied in first.
+    must(
+        &vm,
+        ssh.ok("sudo ros config set rancher.shutdown_timeout 45"),
+    );
+    must(
+        &vm,
+        ssh.ok("setsid -f sudo sh -c 'i=0; while true; do i=$((i+1)); ros config set rancher.shutdown_timeout $((100 + i % 2)); done' >/dev/null 2>&1 < /dev/null"),
+    );
+    must(
+        &vm,
+        // Its output goes to the serial console, where the host sees it at once.
+        ssh.ok("setsid -f sudo sh -c 'ros os upgrade -i /dev/vdc -f --no-reboot > /dev/ttyS0 2>&1' > /dev/null 2>&1 < /dev/null"),
+    );
+    vm.wait_for_serial("==> writing slot B", Duration::from_secs(180))
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::thread::sleep(Duration::from_millis(500));
+    vm.kill();
+    assert!(
+        !vm.serial_log().contains("the next boot tries it"),
+        "the write finished before the cut:\n{}",
+        vm.serial_tail(20)
+    );
+    drop(vm);
+
+    let (vm, ssh) = boot_ready(qcow2_boot(), &key);
+    let version = must(&vm, ssh.ok("sudo ros os version"));
+    assert!(
+        version.contains("slot: A") && version.contains("next boot: slot A"),
+        "{version}"
+    );
+    assert!(
+        !vm.serial_log().contains("ros.trial=1"),
+        "{}",
+        vm.serial_tail(200)
+    );
+    let value = must(&vm, ssh.ok("sudo ros config get rancher.shutdown_timeout"));
+    assert!(
+        ["45", "100", "101"].contains(&value.trim()),
+        "rancher.shutdown_timeout is {value:?}: neither the old nor a new value"
+    );
+    must(
+        &vm,
+        ssh.ok("sudo ros config validate -i /var/lib/rancher/conf/cloud-config.yml"),
     );
 }
