@@ -149,7 +149,7 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
     let said = reboot_by(
         &mut vm,
         &ssh,
-        "sudo ros install -d /dev/vda -c /home/rancher/cc.yml -f",
+        "sudo ros install -d /dev/vda -c /home/rancher/cc.yml -a 'e2e.kept=1' -f",
     );
     assert!(said.contains("is installed on /dev/vda"), "{said}");
     drop(vm);
@@ -188,6 +188,8 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
     assert!(version.contains("version: 0.1.0-upgrade-b"), "{version}");
     assert!(version.contains("slot: B"), "{version}");
     assert!(version.contains("next boot: slot B"), "{version}");
+    // `ros install -a` arguments survive the upgrade (grub.cfg is rewritten with them).
+    assert!(must(&vm, ssh.ok("cat /proc/cmdline")).contains("e2e.kept=1"));
     assert_eq!(must(&vm, ssh.ok("cat /home/rancher/kept.txt")), "kept\n");
     assert_eq!(
         must(&vm, ssh.ok("sudo ros config get rancher.shutdown_timeout")).trim(),
@@ -206,8 +208,27 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
         list.contains("0.1.0-upgrade-b") && list.contains("running"),
         "{list}"
     );
-    let said = vm_upgrade(&mut vm, &ssh, &bundle_c);
+    // The upgrade saves B's config (50) as B's snapshot; 60 is set after it, so only a
+    // rollback that restores the snapshot gives 50 back.
+    must(
+        &vm,
+        ssh.ok("sudo ros config set rancher.shutdown_timeout 50"),
+    );
+    must(
+        &vm,
+        ssh.copy_to(&bundle_c, "/home/rancher/upgrade.bundle")
+            .map(|_| String::new()),
+    );
+    let said = must(
+        &vm,
+        ssh.ok("sudo ros os upgrade -i /home/rancher/upgrade.bundle -f --no-reboot"),
+    );
     assert!(said.contains("0.1.0-broken-c"), "{said}");
+    must(
+        &vm,
+        ssh.ok("sudo ros config set rancher.shutdown_timeout 60"),
+    );
+    reboot_by(&mut vm, &ssh, "sudo reboot");
     drop(vm);
 
     // 4. Bundle C (in slot A) fails each try and reboots; then GRUB goes back to B alone.
@@ -246,11 +267,14 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
         version.contains("last rollback: slot A -> slot B (automatic"),
         "{version}"
     );
+    assert!(version.contains("config restored"), "{version}");
     assert_eq!(must(&vm, ssh.ok("cat /home/rancher/kept.txt")), "kept\n");
     assert_eq!(
         must(&vm, ssh.ok("sudo ros config get rancher.shutdown_timeout")).trim(),
-        "45"
+        "50",
+        "the rollback did not restore slot B's config snapshot"
     );
+    assert!(must(&vm, ssh.ok("cat /proc/cmdline")).contains("e2e.kept=1"));
 }
 
 /// The bundle goes over scp, then `ros os upgrade` writes the other slot and reboots.
