@@ -20,6 +20,11 @@ pub struct LoopOptions {
 impl Loop {
     /// Attaches `image`; panics with losetup's message when it cannot.
     pub fn attach(image: &Path, opts: LoopOptions) -> Loop {
+        Loop::try_attach(image, opts).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Attaches `image`, or says why not (for tests that skip instead).
+    pub fn try_attach(image: &Path, opts: LoopOptions) -> Result<Loop, String> {
         let mut cmd = Command::new("losetup");
         cmd.args(["--find", "--show"]);
         if opts.read_only {
@@ -35,13 +40,13 @@ impl Loop {
         let out = cmd
             .arg(image)
             .output()
-            .unwrap_or_else(|e| panic!("losetup: {e}"));
-        assert!(
-            out.status.success(),
-            "losetup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Loop(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+            .map_err(|e| format!("losetup: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("losetup: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(Loop(PathBuf::from(
+            String::from_utf8_lossy(&out.stdout).trim(),
+        )))
     }
 
     pub fn path(&self) -> &Path {

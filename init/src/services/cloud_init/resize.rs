@@ -195,7 +195,7 @@ fn partition_number(node: &Path) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{have, sh, Loop};
+    use super::super::test_support::{have, sh, Loop, LoopOptions};
     use super::*;
 
     /// A fake /sys/class/block: links into a devices tree, as the kernel lays it out.
@@ -336,7 +336,15 @@ mod tests {
             .write_all(table.as_bytes())
             .unwrap();
         assert!(child.wait().unwrap().success());
-        let Some(lo) = Loop::attach(&img, true) else {
+        let Some(lo) = Loop::try_attach(
+            &img,
+            LoopOptions {
+                partscan: true,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| eprintln!("{e}"))
+        .ok() else {
             eprintln!("skipped: no loop device");
             return;
         };

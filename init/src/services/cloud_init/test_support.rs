@@ -58,48 +58,8 @@ impl Drop for NsHolder {
     }
 }
 
-/// A loop device over a file, detached on drop.
-pub struct Loop(pub PathBuf);
-
-impl Loop {
-    /// `partscan` asks the kernel to read the partition table (loopNp1...).
-    pub fn attach(file: &Path, partscan: bool) -> Option<Loop> {
-        let mut cmd = Command::new("losetup");
-        cmd.args(["--find", "--show"]);
-        if partscan {
-            cmd.arg("--partscan");
-        }
-        let out = cmd.arg(file).output().ok()?;
-        if !out.status.success() {
-            eprintln!("losetup: {}", String::from_utf8_lossy(&out.stderr));
-            return None;
-        }
-        Some(Loop(PathBuf::from(
-            String::from_utf8_lossy(&out.stdout).trim(),
-        )))
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
-    }
-}
-
-/// True when every program is on PATH; otherwise says which is missing.
-pub fn have(programs: &[&str]) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for p in programs {
-        let found = std::env::split_paths(&path)
-            .chain(["/usr/sbin".into(), "/sbin".into()])
-            .any(|d| d.join(p).is_file());
-        if !found {
-            eprintln!("skipped: {p} is not installed");
-            return false;
-        }
-    }
-    true
-}
+// Loop devices and tool checks are shared with the other crates' tests.
+pub use test_support::{have, Loop, LoopOptions};
 
 /// Runs a command and panics with its output when it fails.
 pub fn sh(program: &str, args: &[&str]) {
