@@ -38,5 +38,5 @@ step() {
   shift
   echo "==> $name"
   "$@"
-  echo "==> $name: done in $((SECONDS - start)) s"
+  echo "==> $name: done in $((SECONDS - start)) s ($(df -Pm . | awk 'NR == 2 { print $4 }') MiB free)"
 }
