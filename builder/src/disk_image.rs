@@ -411,11 +411,20 @@ fn make_esp(work: &Path, img: &Path, code: &BootCode, ids: &Ids, epoch: u64) -> 
     let _ = fs::remove_file(img);
     let esp = layout::ESP;
     let kib = esp.size.context("the ESP has a fixed size")? * SECTOR / 1024;
-    // --invariant fixes times and the boot sector; -i (after it) sets our volume id; -h is the
-    // partition's offset, which some firmware checks.
+    // FAT32, as the UEFI spec asks of a fixed disk's ESP. --invariant fixes times and the boot
+    // sector; -i (after it) sets our volume id; -h is the partition's offset, which some
+    // firmware checks.
     command::run(
         Command::new("mkfs.vfat")
-            .args(["-C", "-n", layout::ESP_LABEL, "--invariant", "-i"])
+            .args([
+                "-C",
+                "-F",
+                "32",
+                "-n",
+                layout::ESP_LABEL,
+                "--invariant",
+                "-i",
+            ])
             .arg(ids.volume_id())
             .arg("-h")
             .arg(esp.start.to_string())
@@ -667,6 +676,8 @@ mod tests {
             "{grubenv}"
         );
         assert!(mtools("mdir", "::").contains("ROS_EFI"));
+        // The FAT32 boot sector names its type at 0x52 (FAT16's is at 0x36).
+        assert_eq!(bytes(table[1].start * SECTOR + 0x52, 8), b"FAT32   ");
 
         let label = |n: usize| tool(Command::new("e2label").arg(at(&raw, &table[n], "?offset=")));
         let slot_a = at(&raw, &table[2], "?offset=");

@@ -92,7 +92,13 @@ pub fn mkfs_ext4(device: &Path, label: &str) -> Result<(), ToolError> {
 }
 
 pub fn mkfs_vfat(device: &Path, label: &str) -> Result<(), ToolError> {
-    run("mkfs.vfat", &["-n", label, &device.to_string_lossy()], None).map(drop)
+    // FAT32, as the UEFI spec asks of a fixed disk's ESP (mkfs picks FAT16 at 64 MiB).
+    run(
+        "mkfs.vfat",
+        &["-F", "32", "-n", label, &device.to_string_lossy()],
+        None,
+    )
+    .map(drop)
 }
 
 /// A mount that is synced and undone when dropped.
