@@ -45,8 +45,11 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 fn init_cli_logging(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ROS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    // Services run the CLI with stderr going to `system-docker logs`: colour only on a terminal.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .init();
 }
