@@ -353,8 +353,7 @@ impl Netconf {
             if full || is_new {
                 hooks::run("pre_up", &ic.pre_up, Some(&l.name), ht).await;
             }
-            let slave = ic.bond.as_deref().is_some_and(|b| !b.trim().is_empty());
-            if slave {
+            if is_bond_slave(ic) {
                 // A slave only needs to be up; its bond carries the addresses.
                 if let Err(e) = links::set_up(&self.handle, l).await {
                     rep.error(e);
@@ -497,12 +496,17 @@ fn matched<'a>(l: &Link, cfg: &'a NetworkConfig) -> Option<(&'a str, &'a Interfa
     )
 }
 
+/// A link enslaved to a bond: it is only set up, and its bond carries addresses and DHCP.
+fn is_bond_slave(ic: &InterfaceConfig) -> bool {
+    ic.bond.as_deref().is_some_and(|b| !b.trim().is_empty())
+}
+
 /// The dhcpcd arguments of every matched link that wants DHCP (bond slaves never do).
 fn dhcp_wanted(all: &[Link], cfg: &NetworkConfig, hook: &Path) -> BTreeMap<String, Vec<String>> {
     all.iter()
         .filter_map(|l| matched(l, cfg).map(|(_, ic)| (l, ic)))
         .filter(|(_, ic)| ic.dhcp == Some(true))
-        .filter(|(_, ic)| ic.bond.as_deref().is_none_or(|b| b.trim().is_empty()))
+        .filter(|(_, ic)| !is_bond_slave(ic))
         .map(|(l, ic)| (l.name.clone(), dhcp::args(&l.name, ic, hook)))
         .collect()
 }
