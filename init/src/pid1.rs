@@ -52,8 +52,7 @@ pub fn run() -> ExitCode {
         Err(e) => recovery::shell(&e.to_string()),
     };
     timeline.save(&Timeline::default_path());
-    let shutdown_timeout = loaded.config.rancher.shutdown_timeout.unwrap_or(60);
-    supervise(loaded, shutdown_timeout)
+    supervise(loaded)
 }
 
 /// The kernel command line's share of the configuration: all PID 1 knows before the root.
@@ -82,7 +81,7 @@ fn handled_signals() -> SigSet {
 }
 
 /// Starts sysinit, then reaps and waits for signals until the machine goes down.
-fn supervise(loaded: LoadedConfig, shutdown_timeout: u64) -> ! {
+fn supervise(loaded: LoadedConfig) -> ! {
     let signals = handled_signals();
     if let Err(e) = signals.thread_block() {
         tracing::error!(error = %e, "cannot block signals; shutdown requests may be lost");
@@ -91,16 +90,18 @@ fn supervise(loaded: LoadedConfig, shutdown_timeout: u64) -> ! {
         Ok(pid) => pid,
         Err(e) => recovery::shell(&format!("cannot start sysinit: {e}")),
     };
-    // Users, then services one by one, each bounded; then a margin for System Docker.
-    let shutdown_bound = Duration::from_secs(shutdown_timeout.saturating_mul(2) + 30);
     let mut shutting_down: Option<(PowerAction, Instant)> = None;
     loop {
         let sig = wait_signal(&signals, Duration::from_secs(1));
         if let Some(sig) = sig.filter(|s| *s != Signal::SIGCHLD) {
             if shutting_down.is_none() {
                 let action = power::take_request().unwrap_or(PowerAction::for_signal(sig));
-                tracing::info!(signal = %sig, action = action.as_str(), "ros-init: shutdown requested");
-                shutting_down = Some((action, Instant::now() + shutdown_bound));
+                // Users, then services one by one, each bounded; then a margin for System
+                // Docker. The timeout is read now, as sysinit reads it for the stops.
+                let timeout = power::shutdown_timeout();
+                let bound = timeout.saturating_mul(2) + Duration::from_secs(30);
+                tracing::info!(signal = %sig, action = action.as_str(), timeout_s = timeout.as_secs(), "ros-init: shutdown requested");
+                shutting_down = Some((action, Instant::now() + bound));
                 let _ = kill(sysinit, Signal::SIGTERM);
             }
         }

@@ -53,6 +53,23 @@ impl PowerAction {
     }
 }
 
+/// `rancher.shutdown_timeout` when none is set.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Each stop's bound, read from the configuration as it is now: cloud-init and `ros config
+/// set` may have changed it since boot.
+pub fn shutdown_timeout() -> Duration {
+    shutdown_timeout_under(Path::new("/"))
+}
+
+fn shutdown_timeout_under(root: &Path) -> Duration {
+    os_config::load(root)
+        .config
+        .rancher
+        .shutdown_timeout
+        .map_or(DEFAULT_SHUTDOWN_TIMEOUT, Duration::from_secs)
+}
+
 /// Asks PID 1 for an ordered shutdown.
 pub fn request(action: PowerAction) -> std::io::Result<()> {
     os_config::atomic_write(Path::new(REQUEST_FILE), action.as_str().as_bytes(), 0o644)?;
@@ -135,6 +152,24 @@ fn unmount_all() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shutdown_timeout_is_read_as_the_config_is_now() {
+        let root = tempfile::tempdir().unwrap();
+        let conf = root.path().join(os_config::paths::CLOUD_CONFIG_D);
+        std::fs::create_dir_all(&conf).unwrap();
+        // The built-in default, until a layer written after boot (cloud-init's) sets it.
+        assert_eq!(
+            shutdown_timeout_under(root.path()),
+            DEFAULT_SHUTDOWN_TIMEOUT
+        );
+        std::fs::write(
+            conf.join("user_config.yml"),
+            "#cloud-config\nrancher:\n  shutdown_timeout: 10\n",
+        )
+        .unwrap();
+        assert_eq!(shutdown_timeout_under(root.path()), Duration::from_secs(10));
+    }
 
     #[test]
     fn actions_parse_and_map_signals() {

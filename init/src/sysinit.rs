@@ -18,7 +18,6 @@ pub const FAILURE_FILE: &str = "/run/ros/sysinit-failure";
 const SYSTEM_DOCKER_LOG: &str = "/var/log/system-docker.log";
 /// How long User Docker may take to answer before the ready line is given up on.
 const USER_DOCKER_WAIT: Duration = Duration::from_secs(180);
-const DEFAULT_SHUTDOWN_TIMEOUT: u64 = 60;
 /// The system image's `docker load` archives (what the engine loads a missing image from).
 const BUNDLED_IMAGES: &str = "/usr/share/ros/images";
 /// Containers that write their own `write_files` from inside (the console, at every start);
@@ -124,14 +123,13 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
     if let Some(k) = keeper {
         k.abort();
     }
-    let timeout = Duration::from_secs(
-        loaded
-            .config
-            .rancher
-            .shutdown_timeout
-            .unwrap_or(DEFAULT_SHUTDOWN_TIMEOUT),
-    );
-    shutdown(&engine, &project, supervisor, timeout).await;
+    shutdown(
+        &engine,
+        &project,
+        supervisor,
+        crate::power::shutdown_timeout(),
+    )
+    .await;
     Ok(())
 }
 
