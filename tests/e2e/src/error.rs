@@ -31,6 +31,13 @@ pub enum Error {
         lines: usize,
         tail: String,
     },
+    #[error("the serial console was silent for {secs} s before /{pattern}/ appeared (a frozen guest); last {lines} lines:\n{tail}")]
+    SerialSilent {
+        pattern: String,
+        secs: u64,
+        lines: usize,
+        tail: String,
+    },
     #[error("kernel panic before /{pattern}/ appeared; last {lines} serial lines:\n{tail}")]
     KernelPanic {
         pattern: String,

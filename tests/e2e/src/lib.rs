@@ -15,6 +15,8 @@ mod dockerd;
 mod error;
 mod metadata_server;
 mod qemu;
+mod ready;
+mod shutdown_log;
 mod ssh;
 
 pub use accel::{probe_accel, Accel};
@@ -25,4 +27,8 @@ pub use dockerd::TestDockerd;
 pub use error::Error;
 pub use metadata_server::{MetadataServer, Request};
 pub use qemu::{Qemu, QemuBuilder, SERIAL_TAIL_LINES};
+pub use ready::{
+    boot_ready, boot_until, dist, must, ssh_when_up, FROZEN_AFTER, READY_LINE, READY_TIMEOUT,
+};
+pub use shutdown_log::{stop_order, uptime_of};
 pub use ssh::{Ssh, SshKey};

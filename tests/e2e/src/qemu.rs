@@ -434,13 +434,38 @@ impl Qemu {
     /// Waits until a serial line matches `pattern`; returns that line. On timeout or if QEMU
     /// exits, the error (also printed to stderr) holds the last 200 serial lines.
     pub fn wait_for_serial(&mut self, pattern: &str, timeout: Duration) -> Result<String, Error> {
+        self.wait_serial(pattern, timeout, None)
+    }
+
+    /// [`wait_for_serial`](Self::wait_for_serial), but a console that writes nothing for
+    /// `silence` ends the wait early with [`Error::SerialSilent`]: the guest froze.
+    pub fn wait_for_serial_live(
+        &mut self,
+        pattern: &str,
+        timeout: Duration,
+        silence: Duration,
+    ) -> Result<String, Error> {
+        self.wait_serial(pattern, timeout, Some(silence))
+    }
+
+    fn wait_serial(
+        &mut self,
+        pattern: &str,
+        timeout: Duration,
+        silence: Option<Duration>,
+    ) -> Result<String, Error> {
         let re = Regex::new(pattern).map_err(|e| Error::Pattern(pattern.to_string(), e))?;
         let deadline = Instant::now() + timeout;
+        let (mut last_len, mut last_change) = (0, Instant::now());
         loop {
             let log = self.serial_log();
             if let Some(line) = log.lines().find(|l| re.is_match(l)) {
                 return Ok(line.to_string());
             }
+            if log.len() != last_len {
+                (last_len, last_change) = (log.len(), Instant::now());
+            }
+            let silent_for = silence.filter(|s| last_change.elapsed() >= *s);
             let exited = self
                 .child
                 .as_mut()
@@ -457,6 +482,13 @@ impl Qemu {
                     pattern: pattern.to_string(),
                     status: status.to_string(),
                     qemu_log: fs::read_to_string(&self.qemu_log).unwrap_or_default(),
+                    lines: SERIAL_TAIL_LINES,
+                    tail: self.serial_tail(SERIAL_TAIL_LINES),
+                })
+            } else if let Some(secs) = silent_for {
+                Some(Error::SerialSilent {
+                    pattern: pattern.to_string(),
+                    secs: secs.as_secs(),
                     lines: SERIAL_TAIL_LINES,
                     tail: self.serial_tail(SERIAL_TAIL_LINES),
                 })

@@ -6,13 +6,9 @@ use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
-use ros_e2e::{Dist, TestDockerd};
+use ros_e2e::{dist, Dist, TestDockerd};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-fn dist() -> Dist {
-    Dist::locate().unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn manifest(d: &Dist) -> Value {
     let text = std::fs::read_to_string(d.manifest()).unwrap();

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ros_e2e::{Dist, Qemu};
+use ros_e2e::{dist, Qemu};
 
 /// PID 1 (the ros binary as /init) starts every line it prints with this.
 const PID1_LINE: &str = "ros-init";
@@ -12,10 +12,6 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 
 // One guest at a time: the machine has two cores and QEMU runs under TCG.
 static ONE_GUEST: Mutex<()> = Mutex::new(());
-
-fn dist() -> Dist {
-    Dist::locate().unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn boot_until_pid1(builder: ros_e2e::QemuBuilder) -> String {
     let _guard = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());

@@ -8,32 +8,15 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ros_e2e::{Dist, MetadataServer, Qemu, Ssh, SshKey};
+use ros_e2e::{
+    boot_ready, boot_until, dist, must, MetadataServer, Qemu, Ssh, SshKey, READY_LINE,
+    READY_TIMEOUT,
+};
 
 static ONE_GUEST: Mutex<()> = Mutex::new(());
 
-const READY_TIMEOUT: Duration = Duration::from_secs(420);
-const READY_LINE: &str = r"ros: ready in \d+\.\d s";
 /// The second NIC's MAC: the cloud-config matches it with `mac=`.
 const SECOND_MAC: &str = "52:54:00:12:34:57";
-
-fn dist() -> Dist {
-    Dist::locate().unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn must<T>(vm: &Qemu, r: Result<T, ros_e2e::Error>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}\nlast serial lines:\n{}", vm.serial_tail(200)))
-}
-
-fn wait_ready(vm: &mut Qemu, key: &Path) -> Ssh {
-    vm.wait_for_serial(READY_LINE, READY_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ssh = Ssh::new(vm.ssh_port(), key);
-    if let Err(e) = ssh.wait(Duration::from_secs(120)) {
-        panic!("ssh never answered: {e}\n{}", vm.serial_tail(200));
-    }
-    ssh
-}
 
 /// Polls `cmd` until `check` holds (config applied by a service that is still starting).
 fn eventually(ssh: &Ssh, limit: Duration, cmd: &str, check: impl Fn(&str) -> bool) -> String {
@@ -119,7 +102,7 @@ rancher:
     );
     std::fs::write(&user_data, cc).unwrap_or_else(|e| panic!("{e}"));
     let mcast = 40000 + std::process::id() % 20000;
-    let mut vm = Qemu::builder()
+    let builder = Qemu::builder()
         .iso(dist().iso())
         .memory(1024)
         .cloud_config(&user_data)
@@ -140,10 +123,8 @@ rancher:
             "socket,id=n3,mcast=230.0.0.1:{mcast},localaddr=127.0.0.1"
         ))
         .arg("-device")
-        .arg("virtio-net-pci,netdev=n3")
-        .boot()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ssh = wait_ready(&mut vm, &key1.private);
+        .arg("virtio-net-pci,netdev=n3");
+    let (vm, ssh) = boot_ready(builder, &key1.private);
 
     // Both keys log in, and the repeated one is written once.
     let ssh2 = Ssh::new(vm.ssh_port(), &key2.private);
@@ -265,7 +246,7 @@ fn ec2_metadata_service_through_guestfwd() {
     let d = dist();
     // The user network sits on 169.254.0.0/16 so that the guestfwd can take the real metadata
     // address: the guest uses EC2's defaults, unchanged.
-    let mut vm = Qemu::builder()
+    let builder = Qemu::builder()
         .kernel(d.vmlinuz(), d.small_initrd())
         .arg("-cdrom")
         .arg(&d.iso().display().to_string())
@@ -277,11 +258,8 @@ fn ec2_metadata_service_through_guestfwd() {
             "tcp:169.254.169.254:80-cmd:busybox nc 127.0.0.1 {}",
             server.port()
         ))
-        .memory(1024)
-        .boot()
-        .unwrap_or_else(|e| panic!("{e}"));
-    vm.wait_for_serial(READY_LINE, READY_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
+        .memory(1024);
+    let (vm, _) = boot_until(&builder, READY_LINE, READY_TIMEOUT);
     let ssh = Ssh::new(vm.ssh_port(), &key.private);
     if let Err(e) = ssh.wait(Duration::from_secs(120)) {
         panic!(
@@ -320,19 +298,15 @@ fn no_network_and_no_datasource_still_reaches_ready() {
     let d = dist();
     // Every datasource enabled, a NIC with carrier and no DHCP server, no drive: DHCP gives up
     // after dhcp_timeout and every probe after its bound.
-    let mut vm = Qemu::builder()
+    let builder = Qemu::builder()
         .kernel(d.vmlinuz(), d.small_initrd())
         .arg("-cdrom")
         .arg(&d.iso().display().to_string())
         .append("rancher.cloud_init.datasources=[*]")
         .no_network()
-        .memory(1024)
-        .boot()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .memory(1024);
     let started = Instant::now();
-    let line = vm
-        .wait_for_serial(READY_LINE, READY_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (vm, line) = boot_until(&builder, READY_LINE, READY_TIMEOUT);
     let serial = vm.serial_log();
     // cloud-init ran, found nothing, and said so; then the system still came up.
     assert!(

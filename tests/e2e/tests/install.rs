@@ -5,6 +5,9 @@
 //! `ros config set`) → `ros os upgrade` to bundle B → disk under BIOS: B runs, all kept →
 //! upgrade to a broken bundle C → C fails its three tries → GRUB is back on B by itself.
 //!
+//! A second machine installs from the ISO under UEFI at 512 MB, powers off with a user container
+//! that ignores SIGTERM, and keeps its file, container and config across a reboot from disk.
+//!
 //! The cloud image gets its own machine: grown on first boot, then a power cut in the middle of
 //! `ros config set` and of an upgrade's write.
 
@@ -14,33 +17,13 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use os_disk::bundle::{self, Manifest};
-use ros_e2e::{make_cidata, Dist, Qemu, QemuBuilder, Ssh, SshKey};
+use ros_e2e::{
+    boot_ready, dist, make_cidata, must, stop_order, uptime_of, Qemu, QemuBuilder, Ssh, SshKey,
+};
 
 static ONE_GUEST: Mutex<()> = Mutex::new(());
 
-const READY_TIMEOUT: Duration = Duration::from_secs(420);
-const READY_LINE: &str = r"ros: ready in \d+\.\d s";
 const TEST_IMAGE: &str = "ros-test/busybox:latest";
-
-fn dist() -> Dist {
-    Dist::locate().unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn must(vm: &Qemu, r: Result<String, ros_e2e::Error>) -> String {
-    r.unwrap_or_else(|e| panic!("{e}\nlast serial lines:\n{}", vm.serial_tail(200)))
-}
-
-/// Boots, waits for the ready line and for ssh.
-fn boot_ready(builder: QemuBuilder, key: &SshKey) -> (Qemu, Ssh) {
-    let mut vm = builder.boot().unwrap_or_else(|e| panic!("{e}"));
-    vm.wait_for_serial(READY_LINE, READY_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ssh = Ssh::new(vm.ssh_port(), &key.private);
-    if let Err(e) = ssh.wait(Duration::from_secs(120)) {
-        panic!("ssh never answered: {e}\n{}", vm.serial_tail(200));
-    }
-    (vm, ssh)
-}
 
 /// Runs a command that reboots the guest; QEMU (-no-reboot) then exits.
 fn reboot_by(vm: &mut Qemu, ssh: &Ssh, cmd: &str) -> String {
@@ -101,21 +84,79 @@ fn qemu_img(args: &[&str]) {
     );
 }
 
+/// What an install starts from: a cloud-config (ssh key, `hostname`, and `rancher` lines
+/// `extra`), the NoCloud seed carrying it, and a blank 4 GiB disk.
+struct Fixture {
+    cc: PathBuf,
+    seed: PathBuf,
+    disk: PathBuf,
+}
+
+fn fixture(dir: &Path, key: &SshKey, hostname: &str, extra: &str) -> Fixture {
+    let text = format!(
+        "#cloud-config\nhostname: {hostname}\nssh_authorized_keys:\n  - {}\nrancher:\n{extra}  ntp:\n    servers: []\n",
+        key.public
+    );
+    let cc = dir.join("cc.yml");
+    std::fs::write(&cc, text).unwrap_or_else(|e| panic!("{e}"));
+    let seed = dir.join("cidata.iso");
+    make_cidata(&cc, None, &seed).unwrap_or_else(|e| panic!("{e}"));
+    let disk = dir.join("disk.qcow2");
+    qemu_img(&["create", "-q", "-f", "qcow2", &disk.to_string_lossy(), "4G"]);
+    Fixture { cc, seed, disk }
+}
+
+/// Leaves what must survive: a file in /home/rancher, a `--restart=always` user container
+/// (from a locally loaded image), and `rancher.shutdown_timeout` set to `value`.
+fn leave_file_container_and_value(vm: &Qemu, ssh: &Ssh, dir: &Path, value: u32) {
+    let archive = dir.join("busybox.tar");
+    if !archive.exists() {
+        sysdocker::testing::busybox_archive(&archive, TEST_IMAGE).unwrap_or_else(|e| panic!("{e}"));
+    }
+    must(
+        vm,
+        ssh.copy_to(&archive, "/home/rancher/busybox.tar")
+            .map(|_| String::new()),
+    );
+    must(vm, ssh.ok("docker load -i /home/rancher/busybox.tar"));
+    must(
+        vm,
+        ssh.ok(&format!(
+            "docker run -d --restart=always --name keeper {TEST_IMAGE} sleep 100000"
+        )),
+    );
+    must(vm, ssh.ok("echo kept > /home/rancher/kept.txt"));
+    must(
+        vm,
+        ssh.ok(&format!(
+            "sudo ros config set rancher.shutdown_timeout {value}"
+        )),
+    );
+}
+
+/// The three things [`leave_file_container_and_value`] left are still there.
+fn assert_file_container_and_value_kept(vm: &Qemu, ssh: &Ssh, value: u32) {
+    assert_eq!(must(vm, ssh.ok("cat /home/rancher/kept.txt")), "kept\n");
+    assert_eq!(
+        must(vm, ssh.ok("sudo ros config get rancher.shutdown_timeout")).trim(),
+        value.to_string()
+    );
+    assert!(
+        must(
+            vm,
+            ssh.ok("docker ps --filter name=keeper --format '{{.Status}}'")
+        )
+        .starts_with("Up"),
+        "the --restart=always container is not running"
+    );
+}
+
 #[test]
 fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
     let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let key = SshKey::generate().unwrap_or_else(|e| panic!("{e}"));
-    let cc = format!(
-        "#cloud-config\nhostname: installed\nssh_authorized_keys:\n  - {}\nrancher:\n  ntp:\n    servers: []\n",
-        key.public
-    );
-    let cc_path = dir.path().join("cc.yml");
-    std::fs::write(&cc_path, &cc).unwrap_or_else(|e| panic!("{e}"));
-    let seed = dir.path().join("cidata.iso");
-    make_cidata(&cc_path, None, &seed).unwrap_or_else(|e| panic!("{e}"));
-    let disk = dir.path().join("disk.qcow2");
-    qemu_img(&["create", "-q", "-f", "qcow2", &disk.to_string_lossy(), "4G"]);
+    let Fixture { cc, seed, disk } = fixture(dir.path(), &key, "installed", "");
     let (bundle_b, bundle_c) = make_bundles(dir.path());
 
     // 1. The ISO under BIOS, the blank disk first (/dev/vda), the NoCloud seed second.
@@ -125,11 +166,11 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
             .memory(1024)
             .disk_file(&disk)
             .disk_file(&seed),
-        &key,
+        &key.private,
     );
     must(
         &vm,
-        ssh.copy_to(&cc_path, "/home/rancher/cc.yml")
+        ssh.copy_to(&cc, "/home/rancher/cc.yml")
             .map(|_| String::new()),
     );
     // A broken cloud-config is refused before anything is written.
@@ -155,54 +196,24 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
     drop(vm);
 
     // 2. From the disk under UEFI: the seeded config applies; leave a file, a container, a value.
-    let (mut vm, ssh) = boot_ready(disk_boot(&disk, true), &key);
+    let (mut vm, ssh) = boot_ready(disk_boot(&disk, true), &key.private);
     assert_eq!(must(&vm, ssh.ok("hostname")).trim(), "installed");
     let version = must(&vm, ssh.ok("sudo ros os version"));
     assert!(version.contains("slot: A"), "{version}");
-    let archive = dir.path().join("busybox.tar");
-    sysdocker::testing::busybox_archive(&archive, TEST_IMAGE).unwrap_or_else(|e| panic!("{e}"));
-    must(
-        &vm,
-        ssh.copy_to(&archive, "/home/rancher/busybox.tar")
-            .map(|_| String::new()),
-    );
-    must(&vm, ssh.ok("docker load -i /home/rancher/busybox.tar"));
-    must(
-        &vm,
-        ssh.ok(&format!(
-            "docker run -d --restart=always --name keeper {TEST_IMAGE} sleep 100000"
-        )),
-    );
-    must(&vm, ssh.ok("echo kept > /home/rancher/kept.txt"));
-    must(
-        &vm,
-        ssh.ok("sudo ros config set rancher.shutdown_timeout 45"),
-    );
+    leave_file_container_and_value(&vm, &ssh, dir.path(), 45);
     let said = vm_upgrade(&mut vm, &ssh, &bundle_b);
     assert!(said.contains("the next boot tries it"), "{said}");
     drop(vm);
 
     // 3. Bundle B under BIOS: it runs, marked good, and everything from before is there.
-    let (mut vm, ssh) = boot_ready(disk_boot(&disk, false), &key);
+    let (mut vm, ssh) = boot_ready(disk_boot(&disk, false), &key.private);
     let version = must(&vm, ssh.ok("sudo ros os version"));
     assert!(version.contains("version: 0.1.0-upgrade-b"), "{version}");
     assert!(version.contains("slot: B"), "{version}");
     assert!(version.contains("next boot: slot B"), "{version}");
     // `ros install -a` arguments survive the upgrade (grub.cfg is rewritten with them).
     assert!(must(&vm, ssh.ok("cat /proc/cmdline")).contains("e2e.kept=1"));
-    assert_eq!(must(&vm, ssh.ok("cat /home/rancher/kept.txt")), "kept\n");
-    assert_eq!(
-        must(&vm, ssh.ok("sudo ros config get rancher.shutdown_timeout")).trim(),
-        "45"
-    );
-    assert!(
-        must(
-            &vm,
-            ssh.ok("docker ps --filter name=keeper --format '{{.Status}}'")
-        )
-        .starts_with("Up"),
-        "the --restart=always container is not running"
-    );
+    assert_file_container_and_value_kept(&vm, &ssh, 45);
     let list = must(&vm, ssh.ok("sudo ros os list"));
     assert!(
         list.contains("0.1.0-upgrade-b") && list.contains("running"),
@@ -254,7 +265,7 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
             vm.serial_tail(200)
         );
     }
-    let (vm, ssh) = boot_ready(disk_boot(&disk, false), &key);
+    let (vm, ssh) = boot_ready(disk_boot(&disk, false), &key.private);
     assert!(
         vm.serial_log().contains("booting slot B"),
         "{}",
@@ -275,6 +286,97 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
         "the rollback did not restore slot B's config snapshot"
     );
     assert!(must(&vm, ssh.ok("cat /proc/cmdline")).contains("e2e.kept=1"));
+}
+
+/// The second install path, all under UEFI (OVMF). The ISO boot runs at 512 MB (issue 5's memory
+/// floor) and ends with `sudo poweroff` while a user container ignores SIGTERM; the installed
+/// disk then keeps a file, a `--restart=always` container and a `ros config set` value across
+/// a reboot.
+#[test]
+fn install_from_the_iso_under_uefi_at_512m_then_everything_survives_a_reboot() {
+    let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let key = SshKey::generate().unwrap_or_else(|e| panic!("{e}"));
+    // shutdown_timeout 10 bounds the stubborn container's stop on the ISO boot below.
+    let Fixture { cc, seed, disk } = fixture(
+        dir.path(),
+        &key,
+        "installed-uefi",
+        "  shutdown_timeout: 10\n",
+    );
+    let archive = dir.path().join("busybox.tar");
+    sysdocker::testing::busybox_archive(&archive, TEST_IMAGE).unwrap_or_else(|e| panic!("{e}"));
+
+    // 1. The ISO under UEFI at 512 MB: install without rebooting, then power off by hand.
+    let (mut vm, ssh) = boot_ready(
+        Qemu::builder()
+            .iso(dist().iso())
+            .uefi(true)
+            .memory(512)
+            .disk_file(&disk)
+            .disk_file(&seed),
+        &key.private,
+    );
+    for (from, to) in [
+        (&cc, "/home/rancher/cc.yml"),
+        (&archive, "/home/rancher/busybox.tar"),
+    ] {
+        must(&vm, ssh.copy_to(from, to).map(|_| String::new()));
+    }
+    let said = must(
+        &vm,
+        ssh.ok("sudo ros install -d /dev/vda -c /home/rancher/cc.yml -f --no-reboot"),
+    );
+    assert!(said.contains("is installed on /dev/vda"), "{said}");
+    must(&vm, ssh.ok("docker load -i /home/rancher/busybox.tar"));
+    must(&vm, ssh.ok(&format!(
+        "docker run -d --name stubborn {TEST_IMAGE} sh -c 'trap \"\" TERM; while true; do sleep 1; done'"
+    )));
+    let asked = std::time::Instant::now();
+    let _ = ssh.run("sudo poweroff");
+    vm.wait_exit(Duration::from_secs(240))
+        .unwrap_or_else(|e| panic!("{e}\n{}", vm.serial_tail(200)));
+    let serial = vm.serial_log();
+    assert!(
+        serial.contains("shutdown: stopping user containers") && serial.contains("ros: bye"),
+        "{}",
+        vm.serial_tail(200)
+    );
+    let order = stop_order(&serial);
+    assert_eq!(
+        order.last().map(String::as_str),
+        Some("console"),
+        "stop order: {order:?}"
+    );
+    assert!(order.len() >= 7, "stop order: {order:?}");
+    // The stubborn container holds the shutdown for shutdown_timeout (10 s, not the default
+    // 60), then is killed and the services' stops begin.
+    let user_stop = uptime_of(&serial, "shutdown: stopping user containers");
+    let services_stop = uptime_of(&serial, "shutdown: stopping service=");
+    let held = services_stop
+        .zip(user_stop)
+        .map(|(b, a)| b - a)
+        .unwrap_or_else(|| panic!("no shutdown timestamps:\n{}", vm.serial_tail(200)));
+    assert!(
+        (9.5..40.0).contains(&held),
+        "user containers held the shutdown {held:.1} s"
+    );
+    eprintln!(
+        "poweroff: the SIGTERM-ignoring container held it {held:.1} s (guest); QEMU exited {:.1} s after `sudo poweroff` (host)",
+        asked.elapsed().as_secs_f64()
+    );
+    drop(vm);
+
+    // 2. The disk under UEFI: the seeded config; leave a file, a container and a value.
+    let (mut vm, ssh) = boot_ready(disk_boot(&disk, true), &key.private);
+    assert_eq!(must(&vm, ssh.ok("hostname")).trim(), "installed-uefi");
+    leave_file_container_and_value(&vm, &ssh, dir.path(), 45);
+    reboot_by(&mut vm, &ssh, "sudo reboot");
+    drop(vm);
+
+    // 3. The disk under UEFI again: all three survived.
+    let (vm, ssh) = boot_ready(disk_boot(&disk, true), &key.private);
+    assert_file_container_and_value_kept(&vm, &ssh, 45);
 }
 
 /// The bundle goes over scp, then `ros os upgrade` writes the other slot and reboots.
@@ -360,7 +462,7 @@ fn the_qcow2_image_grows_its_state_partition_and_survives_power_loss() {
             // 20 MB/s: the upgrade's 400 MB take 20 s to reach the disk, so the cut falls inside.
             .disk_write_limit(20_000_000)
     };
-    let (mut vm, ssh) = boot_ready(qcow2_boot(), &key);
+    let (mut vm, ssh) = boot_ready(qcow2_boot(), &key.private);
     assert_eq!(must(&vm, ssh.ok("hostname")).trim(), "from-qcow2");
     let version = must(&vm, ssh.ok("sudo ros os version"));
     assert!(version.contains("slot: A"), "{version}");
@@ -413,7 +515,7 @@ fn the_qcow2_image_grows_its_state_partition_and_survives_power_loss() {
     );
     drop(vm);
 
-    let (vm, ssh) = boot_ready(qcow2_boot(), &key);
+    let (vm, ssh) = boot_ready(qcow2_boot(), &key.private);
     let version = must(&vm, ssh.ok("sudo ros os version"));
     assert!(
         version.contains("slot: A") && version.contains("next boot: slot A"),

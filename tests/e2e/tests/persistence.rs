@@ -8,21 +8,11 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ros_e2e::{make_config_drive, Dist, DriveFs, Qemu, Ssh, SshKey};
+use ros_e2e::{boot_ready, dist, make_config_drive, must, DriveFs, Qemu, Ssh, SshKey};
 
 static ONE_GUEST: Mutex<()> = Mutex::new(());
 
-const READY_TIMEOUT: Duration = Duration::from_secs(420);
-const READY_LINE: &str = r"ros: ready in \d+\.\d s";
 const MIB: u64 = 1 << 20;
-
-fn dist() -> Dist {
-    Dist::locate().unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn must(vm: &Qemu, r: Result<String, ros_e2e::Error>) -> String {
-    r.unwrap_or_else(|e| panic!("{e}\nlast serial lines:\n{}", vm.serial_tail(200)))
-}
 
 /// A sparse raw disk image of `mib` MiB, all zero.
 fn blank_disk(dir: &Path, mib: u64) -> PathBuf {
@@ -66,17 +56,7 @@ fn boot_with_state(dir: &Path, key: &SshKey, disk: &Path, fs: DriveFs) -> (Qemu,
         .append("rancher.state.autoformat=[/dev/vdb] rancher.cloud_init.datasources=[configdrive]")
         .memory(1024)
         .disk_file(image);
-    let mut vm = builder
-        .disk_file(disk)
-        .boot()
-        .unwrap_or_else(|e| panic!("{e}"));
-    vm.wait_for_serial(READY_LINE, READY_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ssh = Ssh::new(vm.ssh_port(), &key.private);
-    if let Err(e) = ssh.wait(Duration::from_secs(120)) {
-        panic!("ssh never answered: {e}\n{}", vm.serial_tail(200));
-    }
-    (vm, ssh)
+    boot_ready(builder.disk_file(disk), &key.private)
 }
 
 /// The config drive's metadata (hostname) and user-data (write_files) took effect.

@@ -1,24 +1,18 @@
 //! The whole system, booted from the ISO under QEMU and checked from outside: over ssh with the
 //! host's OpenSSH client, and on the serial console. Each test boots its own guest, one at a
-//! time (two cores, TCG); the first one shares a single rich boot between many checks.
+//! time (two cores, TCG); the first one shares a single rich boot between many checks. The 512 MB
+//! boot and `sudo poweroff` with a container that ignores SIGTERM share install.rs's UEFI boot.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ros_e2e::{Dist, Qemu, Ssh, SshKey};
+use ros_e2e::{boot_ready, dist, must, stop_order, Qemu, Ssh, SshKey};
 
 static ONE_GUEST: Mutex<()> = Mutex::new(());
 
-/// Under TCG a full boot (dockerd plus eight image loads) takes a few minutes.
-const READY_TIMEOUT: Duration = Duration::from_secs(420);
-const READY_LINE: &str = r"ros: ready in \d+\.\d s";
 const TEST_IMAGE: &str = "ros-test/busybox:latest";
-
-fn dist() -> Dist {
-    Dist::locate().unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// The services os-config.yml starts and keep running, and the one-shots that exit 0.
 const RUNNING: &[&str] = &[
@@ -26,44 +20,15 @@ const RUNNING: &[&str] = &[
 ];
 const ONE_SHOTS: &[&str] = &["udev-cold", "cloud-init"];
 
-fn cloud_config(dir: &Path, key: &SshKey, extra: &str) -> std::path::PathBuf {
+/// A NoCloud cloud-config exercising the minimal cloud-init: hostname, key, files, runcmd.
+fn cloud_config(dir: &Path, key: &SshKey) -> std::path::PathBuf {
     let path = dir.join("user-data");
     let text = format!(
-        "#cloud-config\nhostname: ros-e2e\nssh_authorized_keys:\n  - {}\nwrite_files:\n  - path: /home/rancher/from-cloud-init.txt\n    content: \"written by cloud-init\\n\"\n    owner: rancher\n    permissions: \"0640\"\nruncmd:\n  - [touch, /home/rancher/runcmd-list]\n  - echo string > /home/rancher/runcmd-string\nrancher:\n  ntp:\n    servers: []\n{extra}",
+        "#cloud-config\nhostname: ros-e2e\nssh_authorized_keys:\n  - {}\nwrite_files:\n  - path: /home/rancher/from-cloud-init.txt\n    content: \"written by cloud-init\\n\"\n    owner: rancher\n    permissions: \"0640\"\nruncmd:\n  - [touch, /home/rancher/runcmd-list]\n  - echo string > /home/rancher/runcmd-string\nrancher:\n  ntp:\n    servers: []\n",
         key.public
     );
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
     path
-}
-
-/// Boots the ISO with a NoCloud drive and waits for the ready line and for sshd.
-fn boot_ready(
-    dir: &Path,
-    key: &SshKey,
-    memory: u32,
-    extra_cc: &str,
-    extra_qemu: &[&str],
-) -> (Qemu, Ssh) {
-    let d = dist();
-    let mut b = Qemu::builder()
-        .iso(d.iso())
-        .memory(memory)
-        .cloud_config(cloud_config(dir, key, extra_cc));
-    for a in extra_qemu {
-        b = b.arg(a);
-    }
-    let mut vm = b.boot().unwrap_or_else(|e| panic!("{e}"));
-    vm.wait_for_serial(READY_LINE, READY_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let ssh = Ssh::new(vm.ssh_port(), &key.private);
-    if let Err(e) = ssh.wait(Duration::from_secs(120)) {
-        panic!("ssh never answered: {e}\n{}", vm.serial_tail(200));
-    }
-    (vm, ssh)
-}
-
-fn must(vm: &Qemu, r: Result<String, ros_e2e::Error>) -> String {
-    r.unwrap_or_else(|e| panic!("{e}\nlast serial lines:\n{}", vm.serial_tail(200)))
 }
 
 /// `name → status` from System Docker.
@@ -111,7 +76,11 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
     let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let key = SshKey::generate().unwrap_or_else(|e| panic!("{e}"));
-    let (mut vm, ssh) = boot_ready(dir.path(), &key, 1024, "", &[]);
+    let builder = Qemu::builder()
+        .iso(dist().iso())
+        .memory(1024)
+        .cloud_config(cloud_config(dir.path(), &key));
+    let (mut vm, ssh) = boot_ready(builder, &key.private);
 
     // Every default service runs; one-shots exited 0; volume containers were only created.
     let list = system_containers(&vm, &ssh);
@@ -270,65 +239,6 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         vm.serial_tail(200)
     );
     assert!(order.len() >= RUNNING.len(), "stop order: {order:?}");
-}
-
-/// The serial log's ordered-shutdown lines, service names in order.
-fn stop_order(serial: &str) -> Vec<String> {
-    serial
-        .lines()
-        .filter(|l| l.contains("shutdown: stopping") && l.contains("service="))
-        .filter_map(|l| l.split("service=").nth(1))
-        .map(|s| {
-            s.split_whitespace()
-                .next()
-                .unwrap_or(s)
-                .trim_matches('"')
-                .to_owned()
-        })
-        .collect()
-}
-
-#[test]
-fn poweroff_at_512m_stops_user_containers_then_services_console_last() {
-    let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let key = SshKey::generate().unwrap_or_else(|e| panic!("{e}"));
-    // 512 MB: the memory acceptance; a 10 s shutdown timeout for the stubborn container.
-    let (mut vm, ssh) = boot_ready(dir.path(), &key, 512, "  shutdown_timeout: 10\n", &[]);
-    let archive = dir.path().join("busybox.tar");
-    sysdocker::testing::busybox_archive(&archive, TEST_IMAGE).unwrap_or_else(|e| panic!("{e}"));
-    must(
-        &vm,
-        ssh.copy_to(&archive, "/home/rancher/busybox.tar")
-            .map(|_| String::new()),
-    );
-    must(&vm, ssh.ok("docker load -i /home/rancher/busybox.tar"));
-    must(&vm, ssh.ok(&format!(
-        "docker run -d --name stubborn {TEST_IMAGE} sh -c 'trap \"\" TERM; while true; do sleep 1; done'"
-    )));
-    let _ = ssh.run("sudo poweroff");
-    // 10 s for the stubborn container, then the services; generous for TCG.
-    let status = vm
-        .wait_exit(Duration::from_secs(240))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let serial = vm.serial_log();
-    assert!(
-        serial.contains("shutdown: stopping user containers"),
-        "{}",
-        vm.serial_tail(200)
-    );
-    let order = stop_order(&serial);
-    assert_eq!(
-        order.last().map(String::as_str),
-        Some("console"),
-        "stop order: {order:?}"
-    );
-    assert!(order.len() >= RUNNING.len(), "stop order: {order:?}");
-    assert!(
-        serial.contains("ros: bye"),
-        "{status:?}\n{}",
-        vm.serial_tail(200)
-    );
 }
 
 #[test]

@@ -1,0 +1,72 @@
+//! What every QEMU test does around its checks: find `dist/`, boot to the ready line and sshd,
+//! and fail with the serial console's last lines. These panic, so they belong in `#[test]`s.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::{Dist, Error, Qemu, QemuBuilder, Ssh, SERIAL_TAIL_LINES};
+
+/// PID 1's line once User Docker answers.
+pub const READY_LINE: &str = r"ros: ready in \d+\.\d s";
+/// Under TCG a full boot (dockerd plus eight image loads) takes a few minutes.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(420);
+/// sshd restarts once when cloud-init hands it the keys; this covers that.
+const SSH_TIMEOUT: Duration = Duration::from_secs(120);
+/// A booting guest never goes this long without a console line (the longest gap seen is about
+/// 30 s under TCG), so this much silence means it froze.
+pub const FROZEN_AFTER: Duration = Duration::from_secs(90);
+
+/// The built artifacts, or a panic that says how to build them.
+pub fn dist() -> Dist {
+    Dist::locate().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `r`'s value, or a panic carrying the guest's last serial lines.
+pub fn must<T>(vm: &Qemu, r: Result<T, Error>) -> T {
+    r.unwrap_or_else(|e| {
+        panic!(
+            "{e}\nlast serial lines:\n{}",
+            vm.serial_tail(SERIAL_TAIL_LINES)
+        )
+    })
+}
+
+/// Boots `builder` and waits for `pattern`. A guest that freezes on the way is booted once
+/// more: under TCG with two vCPUs the kernel's live code patching (the first memory cgroup
+/// flips a static key in the slab allocator) can lock both vCPUs up for minutes, an emulator
+/// race that KVM and real machines don't have. It is reported on stderr, never hidden.
+pub fn boot_until(builder: &QemuBuilder, pattern: &str, timeout: Duration) -> (Qemu, String) {
+    let mut vm = builder.clone().boot().unwrap_or_else(|e| panic!("{e}"));
+    match vm.wait_for_serial_live(pattern, timeout, FROZEN_AFTER) {
+        Ok(line) => return (vm, line),
+        Err(e @ Error::SerialSilent { .. }) => {
+            eprintln!("ros-e2e: the guest froze; killing it and booting once more: {e}");
+        }
+        Err(e) => panic!("{e}"),
+    }
+    drop(vm);
+    let mut vm = builder.clone().boot().unwrap_or_else(|e| panic!("{e}"));
+    match vm.wait_for_serial(pattern, timeout) {
+        Ok(line) => (vm, line),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Waits for sshd to take `key` on a guest that is ready.
+pub fn ssh_when_up(vm: &Qemu, key: &Path) -> Ssh {
+    let ssh = Ssh::new(vm.ssh_port(), key);
+    if let Err(e) = ssh.wait(SSH_TIMEOUT) {
+        panic!(
+            "ssh never answered: {e}\n{}",
+            vm.serial_tail(SERIAL_TAIL_LINES)
+        );
+    }
+    ssh
+}
+
+/// Boots `builder` as [`boot_until`] does, to the ready line, then waits for sshd.
+pub fn boot_ready(builder: QemuBuilder, key: &Path) -> (Qemu, Ssh) {
+    let (vm, _) = boot_until(&builder, READY_LINE, READY_TIMEOUT);
+    let ssh = ssh_when_up(&vm, key);
+    (vm, ssh)
+}
