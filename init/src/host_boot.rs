@@ -6,7 +6,7 @@ use crate::root_assembly::{self, WritableBase, NEW_ROOT};
 use crate::state_partition::{self, Decision, EarlyLayers};
 use crate::system_image;
 use crate::timeline::Timeline;
-use crate::{boot_slot, early_mounts, etc_seed, switch_root, sysctl, zram_swap};
+use crate::{boot_slot, early_mounts, etc_seed, memory_cgroup, switch_root, sysctl, zram_swap};
 use os_config::LoadedConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -64,6 +64,7 @@ pub fn boot(opts: &EarlyOptions, timeline: &mut Timeline) -> Result<LoadedConfig
     switch_root::switch_root(Path::new(NEW_ROOT))?;
     early_mounts::mount_all();
     early_mounts::make_shared(&early_mounts::SHARED_DIRS);
+    memory_cgroup::arm_early();
     timeline.step("switch-root");
     tracing::info!("switched to the new root");
     // Before the config is read: a rollback may put the slot's config snapshot back.

@@ -10,6 +10,7 @@ pub mod issue;
 pub mod kernel_modules;
 pub mod logging;
 pub mod loop_device;
+pub mod memory_cgroup;
 pub mod pid1;
 pub mod power;
 pub mod recovery;

@@ -31,10 +31,10 @@ pub enum Error {
         lines: usize,
         tail: String,
     },
-    #[error("the serial console was silent for {secs} s before /{pattern}/ appeared (a frozen guest); last {lines} lines:\n{tail}")]
-    SerialSilent {
+    #[error("the guest froze before /{pattern}/ appeared ({reason}); last {lines} lines:\n{tail}")]
+    GuestFrozen {
         pattern: String,
-        secs: u64,
+        reason: String,
         lines: usize,
         tail: String,
     },

@@ -13,6 +13,7 @@ mod config_drive;
 mod dist;
 mod dockerd;
 mod error;
+mod freeze;
 mod metadata_server;
 mod qemu;
 mod ready;
@@ -25,10 +26,11 @@ pub use config_drive::{make_config_drive, DriveFs};
 pub use dist::Dist;
 pub use dockerd::TestDockerd;
 pub use error::Error;
+pub use freeze::FreezeSigns;
 pub use metadata_server::{MetadataServer, Request};
 pub use qemu::{Qemu, QemuBuilder, SERIAL_TAIL_LINES};
 pub use ready::{
-    boot_ready, boot_until, dist, must, ssh_when_up, FROZEN_AFTER, READY_LINE, READY_TIMEOUT,
+    boot_ready, boot_until, dist, must, ssh_when_up, FROZEN, READY_LINE, READY_TIMEOUT,
 };
 pub use shutdown_log::{stop_order, uptime_of};
 pub use ssh::{Ssh, SshKey};

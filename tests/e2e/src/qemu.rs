@@ -14,6 +14,7 @@ use regex::Regex;
 use crate::accel::{probe_accel, Accel};
 use crate::cidata::make_cidata;
 use crate::error::{io, Error};
+use crate::freeze::FreezeSigns;
 
 const KERNEL_PANIC: &str = "Kernel panic - not syncing";
 
@@ -437,22 +438,22 @@ impl Qemu {
         self.wait_serial(pattern, timeout, None)
     }
 
-    /// [`wait_for_serial`](Self::wait_for_serial), but a console that writes nothing for
-    /// `silence` ends the wait early with [`Error::SerialSilent`]: the guest froze.
+    /// [`wait_for_serial`](Self::wait_for_serial), but a guest that shows `signs` of a freeze
+    /// ends the wait early with [`Error::GuestFrozen`].
     pub fn wait_for_serial_live(
         &mut self,
         pattern: &str,
         timeout: Duration,
-        silence: Duration,
+        signs: FreezeSigns,
     ) -> Result<String, Error> {
-        self.wait_serial(pattern, timeout, Some(silence))
+        self.wait_serial(pattern, timeout, Some(signs))
     }
 
     fn wait_serial(
         &mut self,
         pattern: &str,
         timeout: Duration,
-        silence: Option<Duration>,
+        freeze: Option<FreezeSigns>,
     ) -> Result<String, Error> {
         let re = Regex::new(pattern).map_err(|e| Error::Pattern(pattern.to_string(), e))?;
         let deadline = Instant::now() + timeout;
@@ -465,7 +466,7 @@ impl Qemu {
             if log.len() != last_len {
                 (last_len, last_change) = (log.len(), Instant::now());
             }
-            let silent_for = silence.filter(|s| last_change.elapsed() >= *s);
+            let frozen = freeze.and_then(|f| f.check(&log, last_change.elapsed()));
             let exited = self
                 .child
                 .as_mut()
@@ -485,10 +486,10 @@ impl Qemu {
                     lines: SERIAL_TAIL_LINES,
                     tail: self.serial_tail(SERIAL_TAIL_LINES),
                 })
-            } else if let Some(secs) = silent_for {
-                Some(Error::SerialSilent {
+            } else if let Some(reason) = frozen {
+                Some(Error::GuestFrozen {
                     pattern: pattern.to_string(),
-                    secs: secs.as_secs(),
+                    reason,
                     lines: SERIAL_TAIL_LINES,
                     tail: self.serial_tail(SERIAL_TAIL_LINES),
                 })

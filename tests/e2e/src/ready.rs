@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::{Dist, Error, Qemu, QemuBuilder, Ssh, SERIAL_TAIL_LINES};
+use crate::{Dist, Error, FreezeSigns, Qemu, QemuBuilder, Ssh, SERIAL_TAIL_LINES};
 
 /// PID 1's line once User Docker answers.
 pub const READY_LINE: &str = r"ros: ready in \d+\.\d s";
@@ -12,9 +12,12 @@ pub const READY_LINE: &str = r"ros: ready in \d+\.\d s";
 pub const READY_TIMEOUT: Duration = Duration::from_secs(420);
 /// sshd restarts once when cloud-init hands it the keys; this covers that.
 const SSH_TIMEOUT: Duration = Duration::from_secs(120);
-/// A booting guest never goes this long without a console line (the longest gap seen is about
-/// 30 s under TCG), so this much silence means it froze.
-pub const FROZEN_AFTER: Duration = Duration::from_secs(90);
+/// A booting guest never goes 90 s without a console line (the longest gap seen is about 30 s
+/// under TCG); a vCPU stuck for a minute is not slowness either.
+pub const FROZEN: FreezeSigns = FreezeSigns {
+    silence: Duration::from_secs(90),
+    stuck: Duration::from_secs(60),
+};
 
 /// The built artifacts, or a panic that says how to build them.
 pub fn dist() -> Dist {
@@ -32,21 +35,21 @@ pub fn must<T>(vm: &Qemu, r: Result<T, Error>) -> T {
 }
 
 /// Boots `builder` and waits for `pattern`. A guest that freezes on the way is booted once
-/// more: under TCG with two vCPUs the kernel's live code patching (the first memory cgroup
-/// flips a static key in the slab allocator) can lock both vCPUs up for minutes, an emulator
-/// race that KVM and real machines don't have. It is reported on stderr, never hidden.
+/// more: under TCG with two vCPUs the kernel's live code patching (a static key flipped while
+/// the other vCPU runs the patched code) can lock both vCPUs up for minutes, an emulator race
+/// that KVM and real machines don't have. It is reported on stderr, never hidden.
 pub fn boot_until(builder: &QemuBuilder, pattern: &str, timeout: Duration) -> (Qemu, String) {
     let mut vm = builder.clone().boot().unwrap_or_else(|e| panic!("{e}"));
-    match vm.wait_for_serial_live(pattern, timeout, FROZEN_AFTER) {
+    match vm.wait_for_serial_live(pattern, timeout, FROZEN) {
         Ok(line) => return (vm, line),
-        Err(e @ Error::SerialSilent { .. }) => {
+        Err(e @ Error::GuestFrozen { .. }) => {
             eprintln!("ros-e2e: the guest froze; killing it and booting once more: {e}");
         }
         Err(e) => panic!("{e}"),
     }
     drop(vm);
     let mut vm = builder.clone().boot().unwrap_or_else(|e| panic!("{e}"));
-    match vm.wait_for_serial(pattern, timeout) {
+    match vm.wait_for_serial_live(pattern, timeout, FROZEN) {
         Ok(line) => (vm, line),
         Err(e) => panic!("{e}"),
     }

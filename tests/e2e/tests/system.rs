@@ -138,6 +138,17 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
 
     // PID 1 is ros, and 200 orphans leave no zombie behind.
     assert_eq!(must(&vm, ssh.ok("cat /proc/1/comm")).trim(), "ros-init");
+    // PID 1 made the first memory cgroup itself, before any container (memory_cgroup.rs).
+    let cgroups = must(
+        &vm,
+        ssh.ok(
+            "sudo sh -c 'cd /proc/1/root/sys/fs/cgroup && cat cgroup.subtree_control && ls -d ros'",
+        ),
+    );
+    assert!(
+        cgroups.contains("memory") && cgroups.lines().any(|l| l == "ros"),
+        "{cgroups}"
+    );
     must(
         &vm,
         ssh.ok("for i in $(seq 200); do sh -c 'sleep 1 &'; done"),
