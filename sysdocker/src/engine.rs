@@ -18,6 +18,7 @@ use crate::container_files::ContainerFiles;
 use crate::container_spec::{LABEL_PROJECT, LABEL_SERVICE, PROJECT};
 use crate::error::{Error, Result};
 use crate::executor::{self, ServiceReport};
+use crate::image_loads::{ImageLoads, Wanted};
 use crate::images::ImageSources;
 use crate::project::Project;
 use crate::reconcile::{self, inspect, is_not_found, ReconcileOptions};
@@ -97,7 +98,6 @@ pub struct Engine {
     options: EngineOptions,
     system: OnceCell<DaemonClient>,
     user: OnceCell<DaemonClient>,
-    image_lock: Arc<tokio::sync::Mutex<()>>,
     reloader: Option<Reloader>,
     files: Option<ContainerFiles>,
 }
@@ -108,7 +108,6 @@ impl Engine {
             options,
             system: OnceCell::new(),
             user: OnceCell::new(),
-            image_lock: Arc::new(tokio::sync::Mutex::new(())),
             reloader: None,
             files: None,
         }
@@ -202,24 +201,25 @@ impl Engine {
             }
         }
         let options = ReconcileOptions {
-            images: self.options.images.clone(),
             one_shot_timeout: self.options.one_shot_timeout,
             stop_timeout: self.options.stop_timeout,
             files: self.files.clone(),
         };
+        let wanted = wanted_images(&graph, &services, &clients);
+        let images = Arc::new(ImageLoads::new(&wanted, self.options.images.clone()));
+        images.prefetch(wanted);
         let clients = Arc::new(clients);
-        let lock = self.image_lock.clone();
         let reports = executor::run(services, &graph, move |service| {
             let clients = clients.clone();
             let options = options.clone();
-            let lock = lock.clone();
+            let images = images.clone();
             async move {
                 let client = match clients.get(&service.scope) {
                     Some(Ok(c)) => c,
                     Some(Err(e)) => return Err(Error::service(&service.name, e)),
                     None => return Err(Error::service(&service.name, "no daemon")),
                 };
-                reconcile::reconcile(client, &service, &options, &lock).await
+                reconcile::reconcile(client, &service, &options, &images).await
             }
         })
         .await;
@@ -459,6 +459,33 @@ impl Engine {
             .map(move |r| r.map_err(|e| client.err(e)));
         Ok(Box::pin(stream))
     }
+}
+
+/// Every service's image in the graph's order, on its scope's daemon (services whose daemon is
+/// unreachable or that name no image are left to fail in their own reconcile).
+fn wanted_images(
+    graph: &crate::graph::Graph,
+    services: &[Service],
+    clients: &HashMap<Scope, std::result::Result<DaemonClient, String>>,
+) -> Vec<Wanted> {
+    let by_name: HashMap<&str, &Service> = services.iter().map(|s| (s.name.as_str(), s)).collect();
+    graph
+        .order()
+        .iter()
+        .filter_map(|name| {
+            let service = by_name.get(name.as_str())?;
+            let image = service.spec.image.clone().filter(|i| !i.is_empty())?;
+            let Some(Ok(client)) = clients.get(&service.scope) else {
+                return None;
+            };
+            Some(Wanted {
+                client: client.clone(),
+                scope: service.scope,
+                service: service.name.clone(),
+                image,
+            })
+        })
+        .collect()
 }
 
 fn collect(r: Result<()>, errors: &mut Vec<Error>, lenient: bool) {

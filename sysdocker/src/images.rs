@@ -18,6 +18,8 @@ pub struct ImageSources {
     pub allow_pull: bool,
     pub pull_timeout: Duration,
     pub load_timeout: Duration,
+    /// How many missing images `up` loads at once ahead of need (see `image_loads`).
+    pub parallel_loads: usize,
 }
 
 impl Default for ImageSources {
@@ -27,6 +29,8 @@ impl Default for ImageSources {
             allow_pull: true,
             pull_timeout: Duration::from_secs(300),
             load_timeout: Duration::from_secs(300),
+            // Two: under emulation both vCPUs stay busy without starving the services' starts.
+            parallel_loads: 2,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod executor;
 pub mod graph;
+pub mod image_loads;
 pub mod images;
 pub mod includes;
 pub mod interpolate;

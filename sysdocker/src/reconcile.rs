@@ -15,7 +15,7 @@ use crate::client::DaemonClient;
 use crate::container_files::{self, ContainerFiles};
 use crate::container_spec::{container_body, LABEL_HASH, LABEL_PROJECT, PROJECT};
 use crate::error::{Error, Result};
-use crate::images::{ensure_image, ImageSources};
+use crate::image_loads::ImageLoads;
 use crate::service::Service;
 use crate::spec_hash::spec_hash;
 
@@ -44,7 +44,6 @@ pub struct Reconciled {
 /// Timeouts for one reconcile.
 #[derive(Debug, Clone)]
 pub struct ReconcileOptions {
-    pub images: ImageSources,
     /// How long a one-shot may run before it counts as failed.
     pub one_shot_timeout: Duration,
     /// Grace period when stopping a container that is being replaced.
@@ -93,16 +92,14 @@ pub async fn reconcile(
     client: &DaemonClient,
     service: &Service,
     options: &ReconcileOptions,
-    image_lock: &tokio::sync::Mutex<()>,
+    images: &ImageLoads,
 ) -> Result<Reconciled> {
     let name = service.container_name();
     let mut body = container_body(service)?;
     let image = body.image.clone().unwrap_or_default();
-    let image_id = {
-        // One load at a time: two services naming the same missing image must not load it twice.
-        let _guard = image_lock.lock().await;
-        ensure_image(client, &service.name, &image, &options.images).await?
-    };
+    let image_id = images
+        .get(client, service.scope, &service.name, &image)
+        .await?;
     let files = match options.files.clone() {
         // The source reads the config from disk: off the async workers.
         Some(source) => {

@@ -543,6 +543,49 @@ async fn bundled_archives_load_missing_images() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn images_load_ahead_of_their_services() {
+    let d = shared(Scope::System);
+    let client = d.client().await.unwrap();
+    ensure_busybox(&client).await.unwrap();
+    let p = unique_prefix("prefetch");
+    let tag = format!("ros-test/{p}:1");
+    let images = tempfile::tempdir().unwrap();
+    testing::busybox_archive(&images.path().join("late.tar"), &tag).unwrap();
+    let mut options = testing::engine_options(d, None);
+    options.images.archive_dirs = vec![images.path().to_path_buf()];
+    let engine = Engine::new(options);
+    // `late` never starts: the one-shot it waits for fails. Its image is loaded all the same,
+    // because `up` fetches every image from the start rather than when a service's turn comes.
+    let yaml = format!(
+        "rancher:\n  services:\n    {p}-first: {{image: {BUSYBOX}, command: [sh, -c, 'sleep 2; exit 1'], labels: {{io.rancher.os.scope: system, io.rancher.os.detach: 'false'}}}}\n    {p}-late: {{image: '{tag}', command: sleep 600, labels: {{io.rancher.os.scope: system, io.rancher.os.after: {p}-first}}}}\n"
+    );
+    let r = root();
+    let project = project_from_yaml(&yaml, r.path());
+    assert!(client.docker.inspect_image(&tag).await.is_err());
+    let report = engine.up(&project, Scope::System).await.unwrap();
+    let late = report.get(&format!("{p}-late")).unwrap();
+    assert!(
+        matches!(late.result, Err(Error::DependencyFailed { .. })),
+        "{report:#?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.docker.inspect_image(&tag).await.is_err() {
+        assert!(Instant::now() < deadline, "{tag} was never loaded");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    engine.rm(&project, &[]).await.unwrap();
+    client
+        .docker
+        .remove_image(
+            &tag,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn logs_and_reloadconfig() {
     let (_, client) = system_engine().await;
     let d = shared(Scope::System);
