@@ -100,7 +100,9 @@ pub fn build(
             }
         };
     let os_config = ctx.repo.join("os-config/defaults/os-config.yml");
-    let compression = std::env::var("ROS_SQUASHFS_COMPRESSION").unwrap_or_else(|_| "xz".into());
+    // zstd, not xz: 11 % bigger, but xz's decompression made every read of dockerd and the
+    // image archives the slowest part of boot under emulation (ready 49 s → 37 s).
+    let compression = std::env::var("ROS_SQUASHFS_COMPRESSION").unwrap_or_else(|_| "zstd".into());
     let layout = ImageLayout::from_env()?;
 
     let mut key = Key::new("system");
