@@ -205,9 +205,10 @@ impl Engine {
             stop_timeout: self.options.stop_timeout,
             files: self.files.clone(),
         };
-        let wanted = wanted_images(&graph, &services, &clients);
-        let images = Arc::new(ImageLoads::new(&wanted, self.options.images.clone()));
-        images.prefetch(wanted);
+        let images = ImageLoads::start(
+            wanted_images(&graph, &services, &clients),
+            self.options.images.clone(),
+        );
         let clients = Arc::new(clients);
         let reports = executor::run(services, &graph, move |service| {
             let clients = clients.clone();

@@ -26,33 +26,36 @@ pub struct Wanted {
     pub image: String,
 }
 
-/// Fetch-once cells for a fixed set of (scope, image), and the prefetch's permits.
+/// Fetch-once cells for a fixed set of (scope, image).
 pub struct ImageLoads {
     sources: ImageSources,
     cells: HashMap<(Scope, String), OnceCell<Outcome>>,
 }
 
 impl ImageLoads {
-    /// Cells for `wanted`; nothing is fetched until [`ImageLoads::prefetch`] or
-    /// [`ImageLoads::get`].
-    pub fn new(wanted: &[Wanted], sources: ImageSources) -> ImageLoads {
-        let cells = wanted
-            .iter()
-            .map(|w| ((w.scope, w.image.clone()), OnceCell::new()))
-            .collect();
-        ImageLoads { sources, cells }
+    /// A cell for each distinct image of `wanted`, whose fetches then start in the background
+    /// in `wanted`'s order, `parallel_loads` at a time.
+    pub fn start(wanted: Vec<Wanted>, sources: ImageSources) -> Arc<ImageLoads> {
+        let mut cells = HashMap::new();
+        let mut queue = Vec::new();
+        for w in wanted {
+            if cells
+                .insert((w.scope, w.image.clone()), OnceCell::new())
+                .is_none()
+            {
+                queue.push(w);
+            }
+        }
+        let loads = Arc::new(ImageLoads { sources, cells });
+        loads.prefetch(queue);
+        loads
     }
 
-    /// Starts fetching `wanted` in its order, `parallel_loads` at a time, in the background.
-    pub fn prefetch(self: &Arc<Self>, wanted: Vec<Wanted>) {
+    fn prefetch(self: &Arc<Self>, queue: Vec<Wanted>) {
         let permits = Arc::new(Semaphore::new(self.sources.parallel_loads.max(1)));
         let loads = self.clone();
         tokio::spawn(async move {
-            let mut seen = std::collections::HashSet::new();
-            for w in wanted {
-                if !seen.insert((w.scope, w.image.clone())) {
-                    continue;
-                }
+            for w in queue {
                 // Taken before the spawn, so the loads begin in the graph's order.
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     return;
