@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
+use image_archive::docker_store::{self, StoreWriter};
 use image_archive::{write_archive, ImageConfig, Layer};
 use serde::{Deserialize, Serialize};
 
@@ -130,7 +131,12 @@ pub fn build(
     let store = store_dir(ctx);
     let outputs = |built: &Vec<BuiltImage>| {
         let mut files: Vec<PathBuf> = built.iter().map(|b| b.file.clone()).collect();
-        files.extend(built.iter().map(|b| store.join(format!("{}.json", b.name))));
+        files.push(store.join(docker_store::INDEX_FILE));
+        files.extend(
+            built
+                .iter()
+                .map(|b| docker_store::config_path(&store, &b.id)),
+        );
         files
     };
     if let Some(built) = stage_cache::load(&ctx.work, "images", &key, outputs) {
@@ -144,12 +150,9 @@ pub fn build(
 
     let out_dir = ctx.dist.join("images");
     fs::create_dir_all(&out_dir)?;
-    // The same images unpacked, layers shared: this is what the system image carries.
-    let store = store_dir(ctx);
-    if store.exists() {
-        fs::remove_dir_all(&store).context("clear the image store")?;
-    }
-    fs::create_dir_all(store.join(image_archive::unpacked::LAYERS_DIR))?;
+    // The same images as System Docker's ready-made store, layers shared: this is what the
+    // system image carries (image_archive::docker_store), so no boot loads an image.
+    let mut store = StoreWriter::create(&store_dir(ctx))?;
     let base_root = scratch.join("base.root");
     let mut base_layer: Option<Layer> = None;
     let mut built = Vec::new();
@@ -186,8 +189,7 @@ pub fn build(
         let refs: Vec<&Layer> = layers.iter().collect();
         let config = image_config(&def.spec);
         let info = write_archive(&file, &tag, &refs, &config, ctx.epoch)?;
-        let stored =
-            image_archive::unpacked::store(&store, &def.name, &tag, &refs, &config, ctx.epoch)?;
+        let stored = store.add(&def.name, &tag, &refs, &config, ctx.epoch)?;
         anyhow::ensure!(
             stored.id == info.id,
             "unpacked {} has id {}, archive {}",
@@ -215,6 +217,7 @@ pub fn build(
             fs::remove_dir_all(&root).ok();
         }
     }
+    store.finish()?;
     stage_cache::store(&ctx.work, "images", &key, &built)?;
     Ok(built)
 }
@@ -254,7 +257,7 @@ fn plan_all(
     Ok(plans)
 }
 
-/// Where the images are stored unpacked (`layers/<hex>/` and `<name>.json`).
+/// Where the images are stored as System Docker's store (see `image_archive::docker_store`).
 pub fn store_dir(ctx: &Ctx) -> PathBuf {
     ctx.work.join("images/store")
 }

@@ -63,8 +63,6 @@ pub struct SystemEntry {
     pub compression: String,
     pub modules: usize,
     pub os_config: bool,
-    /// How usr/share/ros/images is laid out: "unpacked" (image_archive::unpacked) or "tar".
-    pub image_layout: String,
 }
 
 #[derive(Serialize)]
@@ -150,7 +148,6 @@ pub fn build(
             compression: system.compression.clone(),
             modules: system.modules,
             os_config: system.os_config,
-            image_layout: system.image_layout.clone(),
         },
         artifacts,
     }

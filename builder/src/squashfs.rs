@@ -1,5 +1,5 @@
 //! The system image: a squashfs of `/usr` holding System Docker (dockerd, containerd, runc,
-//! docker-init, iptables) with its libraries, `ros`, the image archives, the built-in
+//! docker-init, iptables) with its libraries, `ros`, System Docker's image store, the built-in
 //! os-config.yml, the kernel modules and GRUB's boot code for `ros install`. PID 1 mounts it;
 //! it is never unpacked.
 
@@ -33,7 +33,6 @@ pub struct SystemImage {
     pub compression: String,
     /// Whether the built-in os-config.yml was found and included.
     pub os_config: bool,
-    pub image_layout: String,
 }
 
 /// Inputs of the system image besides its spec.
@@ -46,34 +45,6 @@ pub struct SystemInputs<'a> {
     pub runtime_modules: &'a [String],
     /// GRUB's boot code (see `boot_code`), installed at `BOOT_CODE_DIR`.
     pub boot_code: &'a BootCode,
-}
-
-/// How the image archives are stored in the system image (ROS_IMAGE_LAYOUT).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageLayout {
-    /// usr/share/ros/images/layers/<hex>/ and <name>.json (image_archive::unpacked): squashfs
-    /// keeps each file once, which halves the system image. Needs a loader that streams
-    /// `UnpackedImage::write_archive_to` into docker load.
-    Unpacked,
-    /// usr/share/ros/images/<name>.tar, as in dist/images (the default: what sysdocker loads).
-    Tar,
-}
-
-impl ImageLayout {
-    fn from_env() -> Result<ImageLayout> {
-        match std::env::var("ROS_IMAGE_LAYOUT").as_deref() {
-            Ok("unpacked") => Ok(ImageLayout::Unpacked),
-            Err(_) | Ok("tar") => Ok(ImageLayout::Tar),
-            Ok(other) => anyhow::bail!("ROS_IMAGE_LAYOUT={other}: expected unpacked or tar"),
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            ImageLayout::Unpacked => "unpacked",
-            ImageLayout::Tar => "tar",
-        }
-    }
 }
 
 pub fn build(
@@ -103,7 +74,6 @@ pub fn build(
     // zstd, not xz: 11 % bigger, but xz's decompression made every read of dockerd and the
     // image archives the slowest part of boot under emulation (ready 49 s → 37 s).
     let compression = std::env::var("ROS_SQUASHFS_COMPRESSION").unwrap_or_else(|_| "zstd".into());
-    let layout = ImageLayout::from_env()?;
 
     let mut key = Key::new("system");
     // Outputs live in the output directory: another --dist is another build.
@@ -115,7 +85,6 @@ pub fn build(
         .text(&ctx.commit);
     key.text(&ctx.epoch.to_string())
         .text(&compression)
-        .text(layout.name())
         .file(&ctx.ros_bin)?;
     key.json(&inputs.images.iter().map(|i| &i.id).collect::<Vec<_>>())?;
     key.json(&inputs.kernel.package)?
@@ -157,27 +126,15 @@ pub fn build(
 
     let share = root.join("usr/share/ros");
     fs::create_dir_all(&share)?;
-    match layout {
-        ImageLayout::Unpacked => {
-            // So that squashfs keeps each file once: base's layer is shared by every image and
-            // the docker image's binaries are the same files as System Docker's in /usr.
-            command::run(
-                Command::new("cp")
-                    .arg("-a")
-                    .arg(images::store_dir(ctx))
-                    .arg(share.join("images")),
-            )
-            .context("add the image store")?;
-        }
-        ImageLayout::Tar => {
-            fs::create_dir_all(share.join("images"))?;
-            for image in inputs.images {
-                let dest = share.join("images").join(format!("{}.tar", image.name));
-                fs::copy(&image.file, &dest)
-                    .with_context(|| format!("add {}", image.file.display()))?;
-            }
-        }
-    }
+    // System Docker's image store, served as it is at boot (sysdocker::bundled_store). In one
+    // squashfs with /usr, each file is kept once.
+    command::run(
+        Command::new("cp")
+            .arg("-a")
+            .arg(images::store_dir(ctx))
+            .arg(share.join("system-docker")),
+    )
+    .context("add the image store")?;
     let has_os_config = os_config.is_file();
     if has_os_config {
         fs::copy(&os_config, share.join("os-config.yml")).context("add os-config.yml")?;
@@ -229,7 +186,6 @@ pub fn build(
         modules: sel.files.len(),
         compression,
         os_config: has_os_config,
-        image_layout: layout.name().to_string(),
     };
     stage_cache::store(&ctx.work, "system", &key, &image)?;
     Ok(image)

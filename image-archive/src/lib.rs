@@ -2,14 +2,14 @@
 //! directories, without a Docker daemon. Output is byte-for-byte deterministic: entries are
 //! sorted, mtimes are fixed, owners are numeric and JSON is written in a fixed order.
 //!
-//! Images can also be stored unpacked ([`unpacked`]): a directory per layer, shared by the
-//! images that use it, streamed back into the very same archive bytes when loaded.
+//! [`docker_store`] writes the same images as System Docker's ready-made image store: a
+//! directory per layer, shared by the images that use it, served read-only at boot.
 
 mod archive;
 mod config;
+pub mod docker_store;
 mod error;
 mod layer;
-pub mod unpacked;
 
 pub use archive::{write_archive, write_archive_to, ImageInfo};
 pub use config::ImageConfig;

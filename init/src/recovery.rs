@@ -53,7 +53,66 @@ pub fn shell(reason: &str) -> ! {
     }
 }
 
+/// Starts the recovery shell on the console from a running system (sysinit) whose console
+/// service could not start, so that the machine is never left without a console. It runs on
+/// a thread of its own, respawning, and waits only for its own shell: sysinit's other
+/// children belong to tokio.
+pub fn console_fallback(reason: String) {
+    let spawned = std::thread::Builder::new()
+        .name("recovery-console".into())
+        .spawn(move || loop {
+            eprint!("{}", banner(&reason));
+            let Some((path, args)) = SHELLS.iter().find(|(p, _)| Path::new(p).exists()) else {
+                eprintln!("ros: no shell is available for the recovery console");
+                return;
+            };
+            let mut cmd = shell_command(path, args);
+            // sysinit's own standard streams may not be the console.
+            if let Ok(tty) = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/console")
+            {
+                if let (Ok(out), Ok(err)) = (tty.try_clone(), tty.try_clone()) {
+                    cmd.stdin(tty).stdout(out).stderr(err);
+                }
+            }
+            match cmd.spawn() {
+                Ok(mut child) => {
+                    let _ = child.wait();
+                }
+                Err(e) => eprintln!("ros: cannot start {path}: {e}"),
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the recovery console");
+    }
+}
+
 fn run_shell(path: &str, args: &[&str]) {
+    let mut cmd = shell_command(path, args);
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ros: cannot start {path}: {e}");
+            std::thread::sleep(Duration::from_secs(5));
+            return;
+        }
+    };
+    let pid = Pid::from_raw(child.id() as i32);
+    // Reap everything while waiting, so orphans of the shell do not pile up.
+    loop {
+        match waitpid(None, None) {
+            Ok(WaitStatus::Exited(p, _)) | Ok(WaitStatus::Signaled(p, _, _)) if p == pid => return,
+            Ok(_) => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+/// The shell on the console as its controlling terminal, with a clean environment.
+fn shell_command(path: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(path);
     cmd.args(args)
         .env_clear()
@@ -72,23 +131,7 @@ fn run_shell(path: &str, args: &[&str]) {
             Ok(())
         });
     }
-    let child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("ros: cannot start {path}: {e}");
-            std::thread::sleep(Duration::from_secs(5));
-            return;
-        }
-    };
-    let pid = Pid::from_raw(child.id() as i32);
-    // Reap everything while waiting, so orphans of the shell do not pile up.
-    loop {
-        match waitpid(None, None) {
-            Ok(WaitStatus::Exited(p, _)) | Ok(WaitStatus::Signaled(p, _, _)) if p == pid => return,
-            Ok(_) => continue,
-            Err(_) => return,
-        }
-    }
+    cmd
 }
 
 /// Reaps every exited child without blocking.

@@ -18,8 +18,6 @@ pub const FAILURE_FILE: &str = "/run/ros/sysinit-failure";
 const SYSTEM_DOCKER_LOG: &str = "/var/log/system-docker.log";
 /// How long User Docker may take to answer before the ready line is given up on.
 const USER_DOCKER_WAIT: Duration = Duration::from_secs(180);
-/// The system image's `docker load` archives (what the engine loads a missing image from).
-const BUNDLED_IMAGES: &str = "/usr/share/ros/images";
 /// Containers that write their own `write_files` from inside (the console, at every start);
 /// the engine uploads everyone else's before the container starts.
 const SELF_WRITING: &[&str] = &[crate::services::cloud_init::write_files::DEFAULT_CONTAINER];
@@ -56,7 +54,9 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
 
-    let spec = daemon_spec_from_config(Scope::System, &loaded.config.rancher.system_docker);
+    let mut spec = daemon_spec_from_config(Scope::System, &loaded.config.rancher.system_docker);
+    let (stale_images, damaged_images) = crate::bundled_images::serve(&mut spec);
+    tl.step("images-served");
     let options = SupervisorOptions {
         log_file: Some(SYSTEM_DOCKER_LOG.into()),
         ..SupervisorOptions::default()
@@ -81,18 +81,6 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
         Project::from_value(&os_config::load(Path::new("/")).value, Path::new("/"))
     }))
     .with_container_files(ContainerFiles::from_config("/".into(), SELF_WRITING));
-    // On a persistent state the images are there from an earlier boot: only changed ones are
-    // loaded again here; missing ones are loaded by the engine on first use.
-    if let Ok(client) = engine.client(Scope::System).await {
-        let s = crate::bundled_images::refresh_changed(client, Path::new(BUNDLED_IMAGES)).await;
-        tracing::info!(
-            current = s.current,
-            missing = s.missing,
-            reloaded = s.reloaded,
-            failed = s.failed,
-            "bundled images"
-        );
-    }
     let report = engine
         .up(&project, Scope::System)
         .await
@@ -100,6 +88,11 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
     log_report(&report);
     if !report.services.is_empty() && report.failures().count() == report.services.len() {
         return Err("no system service could start; see the errors above".into());
+    }
+    open_recovery_console_without_console(&report, &damaged_images);
+    if let Ok(client) = engine.client(Scope::System).await {
+        let client = client.clone();
+        tokio::spawn(async move { crate::bundled_images::prune(&client, stale_images).await });
     }
     if let Ok(client) = engine.client(Scope::System).await {
         record_service_times(&mut tl, client, &report).await;
@@ -140,6 +133,28 @@ fn log_report(report: &UpReport) {
             Err(e) => tracing::error!(service = %r.name, error = %e, "service failed"),
         }
     }
+}
+
+/// A console that could not start must not leave the machine without one: the recovery
+/// shell takes the console, saying why (a damaged image is named).
+fn open_recovery_console_without_console(report: &UpReport, damaged_images: &[String]) {
+    let Some(failure) = report
+        .services
+        .iter()
+        .find(|r| r.name == "console")
+        .and_then(|r| r.result.as_ref().err())
+    else {
+        return;
+    };
+    let mut reason = format!("the console service could not start: {failure}");
+    if !damaged_images.is_empty() {
+        reason.push_str(&format!(
+            " (damaged system images: {})",
+            damaged_images.join("; ")
+        ));
+    }
+    tracing::error!(reason, "opening the recovery console");
+    crate::recovery::console_fallback(reason);
 }
 
 /// Docker's wall-clock timestamps as seconds since boot, for the timeline.

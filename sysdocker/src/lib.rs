@@ -6,6 +6,7 @@
 //! then [`admin::load_project`] and [`Engine::up`]. `ros service` uses [`admin`] and [`Engine`].
 
 pub mod admin;
+pub mod bundled_store;
 pub mod client;
 pub mod container_files;
 pub mod container_spec;

@@ -65,8 +65,18 @@ pub struct TestDaemon {
 impl TestDaemon {
     /// Starts a daemon and waits (at most 60 s) until its API answers.
     pub fn start(scope: Scope) -> Result<TestDaemon, HarnessError> {
+        TestDaemon::start_with(scope, |_| Ok(()))
+    }
+
+    /// Like [`TestDaemon::start`], after `prepare` may change the spec (another storage
+    /// driver, a data root of the test's own) and fill the data root.
+    pub fn start_with(
+        scope: Scope,
+        prepare: impl FnOnce(&mut DaemonSpec) -> Result<(), HarnessError>,
+    ) -> Result<TestDaemon, HarnessError> {
         let dir = tempfile::Builder::new().prefix("ros-dockerd-").tempdir()?;
-        let spec = test_daemon_spec(scope, dir.path())?;
+        let mut spec = test_daemon_spec(scope, dir.path())?;
+        prepare(&mut spec)?;
         let log = std::fs::File::create(dir.path().join("dockerd.log"))?;
         let child = Command::new(&spec.program)
             .args(spec.to_args())

@@ -6,6 +6,8 @@ use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
+use image_archive::docker_store::{self, StoreIndex};
+use image_archive::Layer;
 use ros_e2e::{dist, Dist, TestDockerd};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -235,37 +237,43 @@ fn system_image_holds_system_docker_and_the_images() {
     }
 }
 
-/// The images in the system image are the ones in dist/images, byte for byte, whichever the
-/// layout: archives, or unpacked layers streamed back into the same archive.
+/// System Docker's image store in the system image holds the images of dist/images: the same
+/// ids and tags, and each layer's tree streams back into the very bytes of dist/images/X.tar.
 #[test]
 fn system_image_carries_the_images_of_dist() {
     let d = dist();
     let m = manifest(&d);
-    let layout = m["system_image"]["image_layout"].as_str().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let extracted = tmp.path().join("x");
     run(Command::new("unsquashfs")
         .args(["-q", "-n", "-d"])
         .arg(&extracted)
         .arg(d.squashfs())
-        .arg("share/ros/images"));
-    let store = extracted.join("share/ros/images");
+        .arg("share/ros/system-docker"));
+    let store = extracted.join("share/ros/system-docker");
+    let index = StoreIndex::read(&store).unwrap();
+    assert_eq!(index.images.len(), m["images"].as_array().unwrap().len());
     for image in m["images"].as_array().unwrap() {
         let name = image["name"].as_str().unwrap();
-        let digest = match layout {
-            "tar" => sha256(&store.join(format!("{name}.tar"))),
-            "unpacked" => {
-                let unpacked = image_archive::unpacked::UnpackedImage::read(&store, name).unwrap();
-                assert_eq!(unpacked.tag, image["tag"].as_str().unwrap());
-                let mut hasher = HashWriter(Sha256::new());
-                let info = unpacked.write_archive_to(&store, &mut hasher).unwrap();
-                assert_eq!(info.id, image["id"].as_str().unwrap(), "{name}");
-                format!("{:x}", hasher.0.finalize())
-            }
-            other => panic!("unknown image layout {other}"),
-        };
+        let stored = index.find(image["tag"].as_str().unwrap()).unwrap();
+        assert_eq!(stored.name, name);
+        assert_eq!(stored.id, image["id"].as_str().unwrap(), "{name}");
+        let layers: Vec<Layer> = (0..stored.layers.len())
+            .map(|i| docker_store::stored_layer(&store, stored, i).unwrap())
+            .collect();
+        let refs: Vec<&Layer> = layers.iter().collect();
+        let mut hasher = HashWriter(Sha256::new());
+        let info = image_archive::write_archive_to(
+            &mut hasher,
+            &stored.tag,
+            &refs,
+            &stored.config,
+            stored.created,
+        )
+        .unwrap();
+        assert_eq!(info.id, stored.id, "{name}");
         assert_eq!(
-            digest,
+            format!("{:x}", hasher.0.finalize()),
             image["sha256"].as_str().unwrap(),
             "{name} differs from dist/images/{name}.tar"
         );

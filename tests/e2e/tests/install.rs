@@ -16,6 +16,8 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use image_archive::docker_store::{self, StoreIndex, StoreWriter};
+use image_archive::Layer;
 use os_disk::bundle::{self, Manifest};
 use ros_e2e::{
     boot_ready, dist, make_cidata, must, stop_order, uptime_of, Qemu, QemuBuilder, Ssh, SshKey,
@@ -67,9 +69,76 @@ fn make_bundles(dir: &Path) -> (PathBuf, PathBuf) {
     let garbage = dir.join("garbage.squashfs");
     std::fs::write(&garbage, vec![0xa5u8; 4 << 20]).unwrap_or_else(|e| panic!("{e}"));
     (
-        make("0.1.0-upgrade-b", &d.squashfs(), dir.join("b.bundle")),
+        make(
+            "0.1.0-upgrade-b",
+            &changed_system_image(dir),
+            dir.join("b.bundle"),
+        ),
         make("0.1.0-broken-c", &garbage, dir.join("c.bundle")),
     )
+}
+
+/// What bundle B's console prints for `cat /etc/ros-upgrade-marker`.
+const MARKER: &str = "bundle B";
+
+/// This build's system image whose console image changed as a new build's would: one more
+/// layer (/etc/ros-upgrade-marker), so a new image id under the same tag. Returns its path.
+fn changed_system_image(dir: &Path) -> PathBuf {
+    let root = dir.join("b-root");
+    let run = |cmd: &mut std::process::Command| {
+        let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(std::process::Command::new("unsquashfs")
+        .args(["-q", "-n", "-d"])
+        .arg(&root)
+        .arg(dist().squashfs()));
+    let store = root.join("share/ros/system-docker");
+    let index = StoreIndex::read(&store).unwrap_or_else(|e| panic!("{e}"));
+    let console = index
+        .find("console")
+        .expect("no console image in the store")
+        .clone();
+    let mut layers: Vec<Layer> = (0..console.layers.len())
+        .map(|i| docker_store::stored_layer(&store, &console, i).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let marker = dir.join("marker-layer");
+    std::fs::create_dir_all(marker.join("etc")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(marker.join("etc/ros-upgrade-marker"), MARKER).unwrap_or_else(|e| panic!("{e}"));
+    layers.push(Layer::from_dir(&marker, console.created).unwrap_or_else(|e| panic!("{e}")));
+    let refs: Vec<&Layer> = layers.iter().collect();
+    let mut w = StoreWriter::open(&store).unwrap_or_else(|e| panic!("{e}"));
+    let changed = w
+        .add(
+            "console",
+            &console.tag,
+            &refs,
+            &console.config,
+            console.created,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(changed.id, console.id);
+    w.finish().unwrap_or_else(|e| panic!("{e}"));
+    let out = dir.join("b.squashfs");
+    // Fast compression: only this test reads it.
+    run(std::process::Command::new("mksquashfs")
+        .arg(&root)
+        .arg(&out)
+        .args([
+            "-noappend",
+            "-quiet",
+            "-no-progress",
+            "-comp",
+            "zstd",
+            "-Xcompression-level",
+            "1",
+        ]));
+    std::fs::write(dir.join("b-console-id"), &changed.id).unwrap_or_else(|e| panic!("{e}"));
+    out
 }
 
 fn qemu_img(args: &[&str]) {
@@ -201,6 +270,11 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
     let version = must(&vm, ssh.ok("sudo ros os version"));
     assert!(version.contains("slot: A"), "{version}");
     leave_file_container_and_value(&vm, &ssh, dir.path(), 45);
+    let console_a = must(
+        &vm,
+        ssh.ok("sudo system-docker inspect console --format '{{.Image}}'"),
+    );
+    must(&vm, ssh.ok("test ! -e /etc/ros-upgrade-marker"));
     let said = vm_upgrade(&mut vm, &ssh, &bundle_b);
     assert!(said.contains("the next boot tries it"), "{said}");
     drop(vm);
@@ -211,6 +285,23 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
     assert!(version.contains("version: 0.1.0-upgrade-b"), "{version}");
     assert!(version.contains("slot: B"), "{version}");
     assert!(version.contains("next boot: slot B"), "{version}");
+    // The state partition held slot A's image store: B's changed console image is the one
+    // that runs, and A's was removed once the services were up.
+    let console_b = std::fs::read_to_string(dir.path().join("b-console-id")).unwrap();
+    assert_eq!(
+        must(
+            &vm,
+            ssh.ok("sudo system-docker inspect console --format '{{.Image}}'")
+        )
+        .trim(),
+        console_b
+    );
+    assert_eq!(must(&vm, ssh.ok("cat /etc/ros-upgrade-marker")), MARKER);
+    let all = eventually_without(&vm, &ssh, console_a.trim());
+    assert!(
+        !all.contains(console_a.trim()),
+        "slot A's console image stayed: {all}"
+    );
     // `ros install -a` arguments survive the upgrade (grub.cfg is rewritten with them).
     assert!(must(&vm, ssh.ok("cat /proc/cmdline")).contains("e2e.kept=1"));
     assert_file_container_and_value_kept(&vm, &ssh, 45);
@@ -286,6 +377,20 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
         "the rollback did not restore slot B's config snapshot"
     );
     assert!(must(&vm, ssh.ok("cat /proc/cmdline")).contains("e2e.kept=1"));
+}
+
+/// System Docker's image ids, once `id` is gone from them (the prune runs in the background
+/// after the services; bounded to 60 s).
+fn eventually_without(vm: &Qemu, ssh: &Ssh, id: &str) -> String {
+    let mut all = String::new();
+    for _ in 0..30 {
+        all = must(vm, ssh.ok("sudo system-docker images -a -q --no-trunc"));
+        if !all.contains(id) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    all
 }
 
 /// The second install path, all under UEFI (OVMF). The ISO boot runs at 512 MB (issue 5's memory

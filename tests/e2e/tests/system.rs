@@ -98,6 +98,47 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         "{list:?}"
     );
 
+    // No image was loaded: System Docker served every bundled image from the system image's
+    // store (issue 14). Its events since it started show no load, import or pull.
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dist().manifest()).unwrap()).unwrap();
+    let images = must(
+        &vm,
+        ssh.ok("sudo system-docker images --no-trunc --format '{{.Repository}}:{{.Tag}} {{.ID}}'"),
+    );
+    for image in manifest["images"].as_array().unwrap() {
+        let line = format!(
+            "{} {}",
+            image["tag"].as_str().unwrap(),
+            image["id"].as_str().unwrap()
+        );
+        assert!(
+            images.lines().any(|l| l == line),
+            "{line} not in:\n{images}"
+        );
+    }
+    let events = must(
+        &vm,
+        ssh.ok("sudo system-docker events --since 0 --until \"$(date +%s)\" --filter type=image"),
+    );
+    for action in [" load ", " import ", " pull "] {
+        assert!(
+            !events.contains(action),
+            "System Docker {action}ed an image:\n{events}"
+        );
+    }
+    let log = vm.serial_log();
+    assert!(
+        log.contains("bundled images served from the system image (nothing loaded)"),
+        "{}",
+        vm.serial_tail(200)
+    );
+    assert!(
+        !log.contains("image archive loaded"),
+        "{}",
+        vm.serial_tail(200)
+    );
+
     // cloud-init from the NoCloud drive: hostname, write_files (owner, mode), runcmd both ways.
     assert_eq!(must(&vm, ssh.ok("hostname")).trim(), "ros-e2e");
     assert_eq!(
