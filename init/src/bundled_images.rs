@@ -5,22 +5,29 @@
 //! that is the console, sysinit opens the recovery console instead.
 
 use std::path::{Path, PathBuf};
-use sysdocker::bundled_store::{self, InstallReport, STORE_DIR};
+use sysdocker::bundled_store::{self, Damaged, InstallReport, STORE_DIR};
 use sysdocker::{DaemonClient, DaemonSpec};
 
 /// The only storage driver the store can be served to.
 const DRIVER: &str = "overlay2";
 
-/// Enters the store into `spec`'s data root; returns the ids to prune once the daemon is up
-/// and the damaged images (`<tag>: <why>`).
-pub fn serve(spec: &mut DaemonSpec) -> (Vec<String>, Vec<String>) {
+/// What serving the store left to do: ids to prune once the daemon is up, and the images
+/// that could not be served.
+#[derive(Debug, Default)]
+pub struct Served {
+    pub stale: Vec<String>,
+    pub damaged: Vec<Damaged>,
+}
+
+/// Enters the system image's store into `spec`'s data root.
+pub fn serve(spec: &mut DaemonSpec) -> Served {
     serve_from(Path::new(STORE_DIR), spec)
 }
 
-pub fn serve_from(store: &Path, spec: &mut DaemonSpec) -> (Vec<String>, Vec<String>) {
+pub fn serve_from(store: &Path, spec: &mut DaemonSpec) -> Served {
     if !bundled_store::has_store(store) {
         tracing::warn!(store = %store.display(), "bundled images: the system image has no image store");
-        return (Vec::new(), Vec::new());
+        return Served::default();
     }
     match spec.storage_driver.as_deref() {
         None | Some(DRIVER) => {}
@@ -40,11 +47,14 @@ pub fn serve_from(store: &Path, spec: &mut DaemonSpec) -> (Vec<String>, Vec<Stri
     match bundled_store::install(store, &data_root) {
         Ok(report) => {
             log(&report);
-            (report.stale, report.damaged)
+            Served {
+                stale: report.stale,
+                damaged: report.damaged,
+            }
         }
         Err(e) => {
             tracing::error!(error = %e, "bundled images: none can be served");
-            (Vec::new(), vec![e.to_string()])
+            Served::default()
         }
     }
 }
@@ -84,8 +94,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let mut spec = DaemonSpec::defaults(Scope::System);
         spec.storage_driver = Some("vfs".into());
-        let (stale, damaged) = serve_from(tmp.path(), &mut spec);
-        assert!(stale.is_empty() && damaged.is_empty());
+        let served = serve_from(tmp.path(), &mut spec);
+        assert!(served.stale.is_empty() && served.damaged.is_empty());
         assert_eq!(spec.storage_driver.as_deref(), Some("vfs"));
     }
 
@@ -100,8 +110,11 @@ mod tests {
         let mut spec = DaemonSpec::defaults(Scope::System);
         spec.storage_driver = Some("vfs".into());
         spec.data_root = Some(tmp.path().join("data"));
-        let (stale, damaged) = serve_from(&store, &mut spec);
-        assert!(stale.is_empty() && damaged.is_empty(), "{damaged:?}");
+        let served = serve_from(&store, &mut spec);
+        assert!(
+            served.stale.is_empty() && served.damaged.is_empty(),
+            "{served:?}"
+        );
         assert_eq!(spec.storage_driver.as_deref(), Some("overlay2"));
         assert!(tmp
             .path()

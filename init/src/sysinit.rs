@@ -55,7 +55,7 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
         .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
 
     let mut spec = daemon_spec_from_config(Scope::System, &loaded.config.rancher.system_docker);
-    let (stale_images, damaged_images) = crate::bundled_images::serve(&mut spec);
+    let served = crate::bundled_images::serve(&mut spec);
     tl.step("images-served");
     let options = SupervisorOptions {
         log_file: Some(SYSTEM_DOCKER_LOG.into()),
@@ -73,14 +73,21 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
     for w in &project.warnings {
         tracing::warn!("services: {w}");
     }
-    let engine = Engine::new(EngineOptions {
+    let mut options = EngineOptions {
         system_host: supervisor.spec().host(),
         ..EngineOptions::default()
-    })
-    .with_reloader(Arc::new(|| {
-        Project::from_value(&os_config::load(Path::new("/")).value, Path::new("/"))
-    }))
-    .with_container_files(ContainerFiles::from_config("/".into(), SELF_WRITING));
+    };
+    // A system image that could not be served is never pulled from a registry instead.
+    options.images.unavailable = served
+        .damaged
+        .iter()
+        .map(|d| (d.tag.clone(), d.reason.clone()))
+        .collect();
+    let engine = Engine::new(options)
+        .with_reloader(Arc::new(|| {
+            Project::from_value(&os_config::load(Path::new("/")).value, Path::new("/"))
+        }))
+        .with_container_files(ContainerFiles::from_config("/".into(), SELF_WRITING));
     let report = engine
         .up(&project, Scope::System)
         .await
@@ -89,10 +96,11 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
     if !report.services.is_empty() && report.failures().count() == report.services.len() {
         return Err("no system service could start; see the errors above".into());
     }
-    open_recovery_console_without_console(&report, &damaged_images);
+    open_recovery_console_without_console(&report, &served.damaged);
     if let Ok(client) = engine.client(Scope::System).await {
         let client = client.clone();
-        tokio::spawn(async move { crate::bundled_images::prune(&client, stale_images).await });
+        let stale = served.stale.clone();
+        tokio::spawn(async move { crate::bundled_images::prune(&client, stale).await });
     }
     if let Ok(client) = engine.client(Scope::System).await {
         record_service_times(&mut tl, client, &report).await;
@@ -137,7 +145,10 @@ fn log_report(report: &UpReport) {
 
 /// A console that could not start must not leave the machine without one: the recovery
 /// shell takes the console, saying why (a damaged image is named).
-fn open_recovery_console_without_console(report: &UpReport, damaged_images: &[String]) {
+fn open_recovery_console_without_console(
+    report: &UpReport,
+    damaged_images: &[sysdocker::bundled_store::Damaged],
+) {
     let Some(failure) = report
         .services
         .iter()
@@ -150,7 +161,11 @@ fn open_recovery_console_without_console(report: &UpReport, damaged_images: &[St
     if !damaged_images.is_empty() {
         reason.push_str(&format!(
             " (damaged system images: {})",
-            damaged_images.join("; ")
+            damaged_images
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
         ));
     }
     tracing::error!(reason, "opening the recovery console");

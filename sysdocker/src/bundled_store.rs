@@ -45,12 +45,25 @@ pub enum StoreError {
 pub struct InstallReport {
     /// Tags now present, from the store.
     pub images: Vec<String>,
-    /// Images of the store that could not be served, each with why (`<tag>: <reason>`).
-    pub damaged: Vec<String>,
+    /// Images of the store that could not be served, each with why.
+    pub damaged: Vec<Damaged>,
     /// Files of the data root that were damaged and were written again.
     pub repaired: Vec<String>,
     /// Ids a previous system image installed that this one does not have.
     pub stale: Vec<String>,
+}
+
+/// An image of the store that could not be served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged {
+    pub tag: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Damaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.tag, self.reason)
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -115,7 +128,10 @@ pub fn install(store: &Path, data_root: &Path) -> Result<InstallReport, StoreErr
     let mut served = Vec::new();
     for image in &index.images {
         if let Err(reason) = check_in_store(store, image) {
-            report.damaged.push(format!("{}: {reason}", image.tag));
+            report.damaged.push(Damaged {
+                tag: image.tag.clone(),
+                reason,
+            });
             continue;
         }
         match install_image(store, &dr, image, &mut report.repaired) {
@@ -123,7 +139,10 @@ pub fn install(store: &Path, data_root: &Path) -> Result<InstallReport, StoreErr
                 report.images.push(image.tag.clone());
                 served.push(image);
             }
-            Err(e) => report.damaged.push(format!("{}: {e}", image.tag)),
+            Err(e) => report.damaged.push(Damaged {
+                tag: image.tag.clone(),
+                reason: e.to_string(),
+            }),
         }
     }
     tag(&dr, &served, &mut report.repaired).map_err(dr_err(&dr.repositories()))?;

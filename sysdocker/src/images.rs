@@ -20,6 +20,9 @@ pub struct ImageSources {
     pub load_timeout: Duration,
     /// How many missing images `up` loads at once ahead of need (see `image_loads`).
     pub parallel_loads: usize,
+    /// Images that must come from the system image but could not (tag → why): never pulled,
+    /// and a service naming one fails at once with the reason.
+    pub unavailable: Vec<(String, String)>,
 }
 
 impl Default for ImageSources {
@@ -31,6 +34,7 @@ impl Default for ImageSources {
             load_timeout: Duration::from_secs(300),
             // Two: under emulation both vCPUs stay busy without starving the services' starts.
             parallel_loads: 2,
+            unavailable: Vec::new(),
         }
     }
 }
@@ -151,6 +155,15 @@ pub async fn ensure_image(
         image: image.to_string(),
         reason,
     };
+    if let Some((_, why)) = sources
+        .unavailable
+        .iter()
+        .find(|(tag, _)| normalize(tag) == normalize(image))
+    {
+        return Err(missing(format!(
+            "the system image's copy of it cannot be served: {why}"
+        )));
+    }
     let dirs = sources.archive_dirs.clone();
     let wanted = image.to_string();
     let archive = tokio::task::spawn_blocking(move || find_archive(&dirs, &wanted))

@@ -247,7 +247,7 @@ fn images_are_served_from_the_store_then_upgraded_rolled_back_and_repaired() {
     assert_eq!(report.images, vec!["ros/app:1"]);
     assert_eq!(report.damaged.len(), 1);
     assert!(
-        report.damaged[0].starts_with(&format!(
+        report.damaged[0].to_string().starts_with(&format!(
             "ros/tool:1: {} is damaged (its digest is sha256:",
             blob.display()
         )),

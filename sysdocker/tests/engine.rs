@@ -543,6 +543,33 @@ async fn bundled_archives_load_missing_images() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_system_image_that_could_not_be_served_is_never_loaded_or_pulled() {
+    let d = shared(Scope::System);
+    let p = unique_prefix("damaged");
+    let tag = format!("ros-test/{p}:1");
+    // An archive of it is there and pulling is on: neither may stand in for the damaged copy.
+    let images = tempfile::tempdir().unwrap();
+    testing::busybox_archive(&images.path().join("one.tar"), &tag).unwrap();
+    let mut options = testing::engine_options(d, None);
+    options.images.archive_dirs = vec![images.path().to_path_buf()];
+    options.images.allow_pull = true;
+    options.images.unavailable = vec![(tag.clone(), "its config blob is damaged".into())];
+    let engine = Engine::new(options);
+    let yaml = format!("rancher:\n  services:\n    {p}-svc: {{image: '{tag}', command: sleep 600, labels: {{io.rancher.os.scope: system}}}}\n");
+    let r = root();
+    let project = project_from_yaml(&yaml, r.path());
+    let report = engine.up(&project, Scope::System).await.unwrap();
+    let svc = report.get(&format!("{p}-svc")).unwrap();
+    let err = svc.result.as_ref().unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!("service {p}-svc: image {tag} is missing and the system image's copy of it cannot be served: its config blob is damaged")
+    );
+    let client = d.client().await.unwrap();
+    assert!(client.docker.inspect_image(&tag).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn images_load_ahead_of_their_services() {
     let d = shared(Scope::System);
     let client = d.client().await.unwrap();
