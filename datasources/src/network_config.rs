@@ -206,7 +206,7 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 fn truthy(v: Option<&Value>) -> bool {
     match v {
         Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "on"),
+        Some(Value::String(s)) => os_config::truthiness::flag_word(s) == Some(true),
         _ => false,
     }
 }

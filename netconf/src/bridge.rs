@@ -21,10 +21,11 @@ pub fn role(cfg: &InterfaceConfig) -> Role {
     match &cfg.bridge {
         None | Some(BoolOrString::Bool(false)) => Role::None,
         Some(BoolOrString::Bool(true)) => Role::Bridge,
-        Some(BoolOrString::String(s)) => match s.trim() {
-            "" | "false" | "no" => Role::None,
-            "true" | "yes" => Role::Bridge,
-            name => Role::Member(name.to_owned()),
+        Some(BoolOrString::String(s)) => match os_config::truthiness::flag_word(s) {
+            Some(false) => Role::None,
+            Some(true) => Role::Bridge,
+            None if s.trim().is_empty() => Role::None,
+            None => Role::Member(s.trim().to_owned()),
         },
     }
 }

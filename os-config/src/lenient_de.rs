@@ -114,10 +114,9 @@ pub fn opt_flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
     match Option::<Value>::deserialize(d)? {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(b)),
-        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "yes" | "y" | "on" => Ok(Some(true)),
-            "false" | "no" | "n" | "off" => Ok(Some(false)),
-            _ => Err(de::Error::custom(format!(
+        Some(Value::String(s)) => match crate::truthiness::flag_word(&s) {
+            Some(b) => Ok(Some(b)),
+            None => Err(de::Error::custom(format!(
                 "invalid value: string {s:?}, expected true or false"
             ))),
         },

@@ -15,6 +15,7 @@ pub mod model;
 pub mod paths;
 pub mod positions;
 pub mod secrets;
+pub mod truthiness;
 pub mod value_typing;
 
 pub use atomic_write::atomic_write;

@@ -115,17 +115,11 @@ fn comma_list(v: Option<String>) -> Vec<String> {
 }
 
 fn is_true(v: &str) -> bool {
-    matches!(
-        v.trim().to_ascii_lowercase().as_str(),
-        "true" | "yes" | "1" | "on"
-    )
+    os_config::truthiness::flag(v) == Some(true)
 }
 
 fn is_false(v: &str) -> bool {
-    matches!(
-        v.trim().to_ascii_lowercase().as_str(),
-        "false" | "no" | "0" | "off"
-    )
+    os_config::truthiness::flag(v) == Some(false)
 }
 
 #[cfg(test)]

@@ -72,15 +72,13 @@ fn opt_wait<'de, D: Deserializer<'de>>(d: D) -> Result<Option<StateWait>, D::Err
             .map(|s| Some(StateWait::Seconds(s)))
             .ok_or_else(|| invalid(format!("number {n}"))),
         Some(Value::String(s)) => {
-            let t = s.trim().to_ascii_lowercase();
-            match t.as_str() {
-                "true" | "yes" | "y" | "on" => Ok(Some(StateWait::Flag(true))),
-                "false" | "no" | "n" | "off" => Ok(Some(StateWait::Flag(false))),
-                _ => t
-                    .parse::<u64>()
-                    .map(|n| Some(StateWait::Seconds(n)))
-                    .map_err(|_| invalid(format!("string {s:?}"))),
+            if let Some(b) = crate::truthiness::flag_word(&s) {
+                return Ok(Some(StateWait::Flag(b)));
             }
+            s.trim()
+                .parse::<u64>()
+                .map(|n| Some(StateWait::Seconds(n)))
+                .map_err(|_| invalid(format!("string {s:?}")))
         }
         Some(other) => Err(invalid(crate::key_path::kind_of(&other).to_string())),
     }

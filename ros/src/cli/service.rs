@@ -122,7 +122,7 @@ fn engine(args: &ServiceArgs, connect_timeout: Duration) -> Engine {
         .unwrap_or_else(|| args.root.join("usr/share/ros/images"));
     options.images.archive_dirs = vec![images];
     let no_pull_env =
-        std::env::var("ROS_NO_PULL").is_ok_and(|v| matches!(v.as_str(), "1" | "true" | "yes"));
+        std::env::var("ROS_NO_PULL").is_ok_and(|v| os_config::truthiness::is_true(&v));
     options.images.allow_pull = !(args.no_pull || no_pull_env);
     let root = args.root.clone();
     // Same as at boot: `ros service up ntp` puts ntp's write_files in before it starts.
