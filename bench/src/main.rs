@@ -189,7 +189,8 @@ fn main() -> Result<()> {
     if !args.no_memory_search {
         let ros_ready = summary.ros.get("ready_host").map(|s| s.median);
         let base_ready = summary.baseline.get("ready_host").map(|s| s.median);
-        let (step, successes) = if args.quick { (256, 1) } else { (64, 2) };
+        // Three good boots in a row: a size that reaches ready only sometimes is not enough.
+        let (step, successes) = if args.quick { (256, 1) } else { (64, 3) };
         let cfg = |first| SearchConfig {
             low: 128,
             high: 1024,
