@@ -14,6 +14,7 @@ mod dist;
 mod dockerd;
 mod error;
 mod freeze;
+mod initrd;
 mod metadata_server;
 mod qemu;
 mod ready;
@@ -27,6 +28,7 @@ pub use dist::Dist;
 pub use dockerd::TestDockerd;
 pub use error::Error;
 pub use freeze::FreezeSigns;
+pub use initrd::initrd_with_image;
 pub use metadata_server::{MetadataServer, Request};
 pub use qemu::{Qemu, QemuBuilder, SERIAL_TAIL_LINES};
 pub use ready::{
