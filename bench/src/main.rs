@@ -8,12 +8,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use qemu_harness::{probe_accel, Accel, Dist};
 use ros_bench::host::{self, Manifest};
 use ros_bench::memsearch::{self, Outcome, SearchConfig, SearchResult};
 use ros_bench::report::{self, Results, Settings};
 use ros_bench::runner::{Bench, Medium};
 use ros_bench::stats::median_index;
-use ros_e2e::{probe_accel, Accel, Dist};
 
 #[derive(Parser)]
 #[command(

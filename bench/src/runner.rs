@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread::{sleep, JoinHandle};
 use std::time::{Duration, Instant};
 
-use ros_e2e::{Accel, Dist, Qemu, QemuBuilder, Ssh, SshKey};
+use qemu_harness::{Accel, Dist, Qemu, QemuBuilder, Ssh, SshKey};
 
 use crate::guest::{parse_memory, Timeline, MEMORY_SCRIPT};
 use crate::report::{BaselineRun, RosRun};

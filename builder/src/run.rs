@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use ros_e2e::Qemu;
+use qemu_harness::Qemu;
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {

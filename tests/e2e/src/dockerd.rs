@@ -7,7 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use crate::error::{io, Error};
+use qemu_harness::error::{io, Error};
 
 pub struct TestDockerd {
     child: Child,

@@ -8,7 +8,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::error::Error;
+use qemu_harness::Error;
 
 const TOKEN: &str = "ros-e2e-imds-token";
 

@@ -56,7 +56,8 @@ pub enum Error {
     DockerdTimeout { secs: u64, log: String },
 }
 
-pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+/// Maps an io::Error to [`Error::Io`] saying what was being done.
+pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let what = what.into();
     move |source| Error::Io { what, source }
 }
