@@ -1,7 +1,10 @@
 //! The initrd: a small zstd-compressed cpio with `ros` as /init, the libraries it links and the
 //! modules needed to find the system image, busybox for the early recovery shell and mke2fs for
 //! the state partition's autoformat; then, for boots without a medium, a second, uncompressed
-//! cpio member carrying the squashfs (already compressed) at /ros/system.squashfs.
+//! cpio member carrying the squashfs (already compressed) at /ros/system.squashfs, preceded by
+//! its sidecar /ros/system.squashfs.json (size and SHA-256). The sidecar comes first so that it
+//! survives when the kernel runs out of RAM partway through the image: PID 1 then tells a
+//! truncated image from a whole one without hashing it (init/src/system_image.rs).
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -25,6 +28,9 @@ use crate::stage_cache::{self, Key};
 
 /// Path of the squashfs inside the initramfs; PID 1 looks there first.
 pub const SQUASHFS_PATH: &str = "ros/system.squashfs";
+/// The squashfs's sidecar, in the initrd and on the ISO (init/src/system_image.rs:
+/// INITRD_SIDECAR, MEDIUM_SIDECAR).
+pub const SIDECAR_PATH: &str = "ros/system.squashfs.json";
 /// Debian packages unpacked (with their dependencies) into a root of their own, from which the
 /// initrd takes single binaries: e2fsprogs for mke2fs.
 const TOOL_PACKAGES: &[&str] = &["e2fsprogs"];
@@ -99,7 +105,9 @@ pub fn build(ctx: &Ctx, inputs: &InitrdInputs) -> Result<Initrd> {
         .file(&mke2fs)?
         .file(inputs.squashfs)?
         .json(&inputs.kernel.package)?;
-    key.json(&inputs.modules)?.text(&ctx.epoch.to_string());
+    key.json(&inputs.modules)?
+        .text(&ctx.epoch.to_string())
+        .text(SIDECAR_PATH);
     let key = key.finish();
     let outputs = |i: &Initrd| vec![i.small.clone(), i.full.clone()];
     if let Some(initrd) = stage_cache::load(&ctx.work, "initrd", &key, outputs) {
@@ -359,15 +367,44 @@ fn collect(root: &Path, rel: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn write_squashfs_member<W: Write>(squashfs: &Path, epoch: u64, out: &mut W) -> Result<()> {
+/// The sidecar of a squashfs: `{"size": <bytes>, "sha256": "<hex>"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sidecar {
+    pub size: u64,
+    pub sha256: String,
+}
+
+impl Sidecar {
+    pub fn of(squashfs: &Path) -> Result<Sidecar> {
+        Ok(Sidecar {
+            size: fs::metadata(squashfs)
+                .with_context(|| format!("stat {}", squashfs.display()))?
+                .len(),
+            sha256: stage_cache::sha256_file(squashfs)?,
+        })
+    }
+
+    pub fn to_json(&self) -> Result<Vec<u8>> {
+        Ok(serde_json::to_vec(self)?)
+    }
+}
+
+/// The second member: /ros, the sidecar, then the squashfs. The sidecar goes first: the kernel
+/// unpacks in order, so a member cut short by a lack of RAM still has it.
+pub(crate) fn write_squashfs_member<W: Write>(
+    squashfs: &Path,
+    epoch: u64,
+    out: &mut W,
+) -> Result<()> {
+    let sidecar = Sidecar::of(squashfs)?;
     let mut w = CpioWriter {
         out,
         ino: 1000,
         mtime: epoch as u32,
     };
     w.entry("ros", 0o040755, &[])?;
-    let size = fs::metadata(squashfs)?.len();
-    w.file(SQUASHFS_PATH, 0o100644, squashfs, size)?;
+    w.entry(SIDECAR_PATH, 0o100644, &sidecar.to_json()?)?;
+    w.file(SQUASHFS_PATH, 0o100644, squashfs, sidecar.size)?;
     cpio::newc::trailer(&mut *w.out)?;
     Ok(())
 }
@@ -406,5 +443,38 @@ mod tests {
                 ("linuxrc".to_string(), 0o120777),
             ]
         );
+    }
+
+    #[test]
+    fn squashfs_member_has_the_sidecar_before_the_image() {
+        let tmp = tempfile::tempdir().unwrap();
+        let squashfs = tmp.path().join("system.squashfs");
+        fs::write(&squashfs, b"hsqs and the rest").unwrap();
+        let mut member = Vec::new();
+        write_squashfs_member(&squashfs, 1_700_000_000, &mut member).unwrap();
+        let mut entries = Vec::new();
+        let mut rest: &[u8] = &member;
+        loop {
+            let mut reader = cpio::newc::Reader::new(rest).unwrap();
+            if reader.entry().is_trailer() {
+                break;
+            }
+            let name = reader.entry().name().to_string();
+            let mut data = Vec::new();
+            reader.read_to_end(&mut data).unwrap();
+            entries.push((name, data));
+            rest = reader.finish().unwrap();
+        }
+        let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["ros", SIDECAR_PATH, SQUASHFS_PATH]);
+        let sidecar: serde_json::Value = serde_json::from_slice(&entries[1].1).unwrap();
+        assert_eq!(
+            sidecar,
+            serde_json::json!({
+                "size": 17,
+                "sha256": stage_cache::sha256_file(&squashfs).unwrap(),
+            })
+        );
+        assert_eq!(entries[2].1, b"hsqs and the rest");
     }
 }

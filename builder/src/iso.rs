@@ -1,5 +1,7 @@
 //! The hybrid ISO (BIOS and UEFI through grub-mkrescue), volume label ROS: the kernel, the
-//! small initrd, GRUB's menu from `iso/grub.cfg`, and the system image at /ros/system.squashfs.
+//! small initrd, GRUB's menu from `iso/grub.cfg`, and the system image at /ros/system.squashfs
+//! with its sidecar /ros/system.squashfs.json (the same as the full initrd's: PID 1 compares
+//! them to use the medium's copy instead of the initrd's).
 
 use std::fs;
 use std::path::Path;
@@ -8,6 +10,7 @@ use std::process::Command;
 use anyhow::{Context, Result};
 
 use crate::command;
+use crate::initrd::{Sidecar, SIDECAR_PATH};
 use crate::pipeline::Ctx;
 use crate::stage_cache::{self, Key};
 
@@ -35,7 +38,7 @@ pub fn build(ctx: &Ctx, inputs: &IsoInputs, out: &Path) -> Result<()> {
         .file(inputs.initrd)?
         .file(inputs.squashfs)?
         .file(inputs.grub_cfg)?;
-    key.text(&ctx.epoch.to_string());
+    key.text(&ctx.epoch.to_string()).text(SIDECAR_PATH);
     let key = key.finish();
     if stage_cache::load(&ctx.work, "iso", &key, |_: &()| vec![out.to_path_buf()]).is_some() {
         println!("    ISO unchanged");
@@ -69,6 +72,11 @@ pub fn build(ctx: &Ctx, inputs: &IsoInputs, out: &Path) -> Result<()> {
     link_or_copy(inputs.vmlinuz, &stage.join("boot/vmlinuz"))?;
     link_or_copy(inputs.initrd, &stage.join("boot/initrd"))?;
     link_or_copy(inputs.squashfs, &stage.join(ISO_SQUASHFS_PATH))?;
+    fs::write(
+        stage.join(SIDECAR_PATH),
+        Sidecar::of(inputs.squashfs)?.to_json()?,
+    )
+    .context("write the squashfs sidecar")?;
     fs::copy(inputs.grub_cfg, stage.join("boot/grub/grub.cfg")).context("copy grub.cfg")?;
 
     let _ = fs::remove_file(out);

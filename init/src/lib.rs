@@ -6,6 +6,7 @@ pub mod console;
 pub mod early_mounts;
 pub mod etc_seed;
 pub mod host_boot;
+pub mod initrd_image;
 pub mod issue;
 pub mod kernel_modules;
 pub mod logging;
