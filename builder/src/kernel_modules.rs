@@ -1,12 +1,14 @@
 //! Choosing kernel modules: the closure of a list over modules.dep, copied into a root with
 //! its own modules.dep (made by depmod) so that PID 1, udev and modprobe can load them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
+
+use host::modules_dep::{normalize, ModulesDep};
 
 use crate::command;
 
@@ -14,19 +16,8 @@ use crate::command;
 pub struct ModuleIndex {
     dir: PathBuf,
     release: String,
-    /// Normalised name (dashes as underscores) → path relative to the release directory.
-    paths: BTreeMap<String, String>,
-    deps: BTreeMap<String, Vec<String>>,
+    dep: ModulesDep,
     builtin: BTreeSet<String>,
-}
-
-fn normalise(name: &str) -> String {
-    name.replace('-', "_")
-}
-
-fn name_of(path: &str) -> String {
-    let file = path.rsplit('/').next().unwrap_or(path);
-    normalise(file.split(".ko").next().unwrap_or(file))
 }
 
 impl ModuleIndex {
@@ -34,35 +25,22 @@ impl ModuleIndex {
     pub fn read(kernel_root: &Path, release: &str) -> Result<ModuleIndex> {
         let dir = kernel_root.join("lib/modules").join(release);
         let dep = fs::read_to_string(dir.join("modules.dep")).context("read modules.dep")?;
-        let mut paths = BTreeMap::new();
-        let mut deps = BTreeMap::new();
-        for line in dep.lines() {
-            let Some((module, needs)) = line.split_once(':') else {
-                continue;
-            };
-            paths.insert(name_of(module), module.to_string());
-            deps.insert(
-                module.to_string(),
-                needs.split_whitespace().map(str::to_string).collect(),
-            );
-        }
         let builtin = fs::read_to_string(dir.join("modules.builtin"))
             .unwrap_or_default()
             .lines()
-            .map(name_of)
+            .map(normalize)
             .collect();
         Ok(ModuleIndex {
             dir,
             release: release.to_string(),
-            paths,
-            deps,
+            dep: ModulesDep::parse(&dep),
             builtin,
         })
     }
 
     /// Whether `name` is a loadable module of this kernel.
     pub fn has(&self, name: &str) -> bool {
-        self.paths.contains_key(&normalise(name))
+        self.dep.contains(name)
     }
 
     /// The module files for `wanted` (names, or directory prefixes ending in `/`) and all they
@@ -76,14 +54,15 @@ impl ModuleIndex {
             let w = &w.trim_end_matches('?').to_string();
             if w.ends_with('/') {
                 todo.extend(
-                    self.deps
-                        .keys()
+                    self.dep
+                        .modules()
+                        .map(|m| &m.path)
                         .filter(|p| p.starts_with(w.as_str()))
                         .cloned(),
                 );
-            } else if let Some(path) = self.paths.get(&normalise(w)) {
-                todo.push(path.clone());
-            } else if self.builtin.contains(&normalise(w)) {
+            } else if let Some(module) = self.dep.get(w) {
+                todo.push(module.path.clone());
+            } else if self.builtin.contains(&normalize(w)) {
                 sel.builtin.push(w.clone());
             } else if !optional {
                 sel.missing.push(w.clone());
@@ -91,7 +70,12 @@ impl ModuleIndex {
         }
         while let Some(path) = todo.pop() {
             if sel.files.insert(path.clone()) {
-                todo.extend(self.deps.get(&path).cloned().unwrap_or_default());
+                todo.extend(
+                    self.dep
+                        .get(&path)
+                        .map(|m| m.deps.clone())
+                        .unwrap_or_default(),
+                );
             }
         }
         sel

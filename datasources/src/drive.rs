@@ -3,12 +3,12 @@
 //! or given as an already mounted directory (`configdrive:/media/config-2`). NoCloud's
 //! `network-config` becomes the metadata's network fragment.
 
-use crate::block_devices;
 use crate::error::ProbeError;
 use crate::fetched::Fetched;
 use crate::mount::Mounted;
 use crate::network_config;
 use crate::probe::{Ctx, Probed};
+use host::block_devices;
 use os_config::cloud_init::drive::{self, DriveKind};
 use os_config::metadata::Metadata;
 use os_config::Diagnostic;

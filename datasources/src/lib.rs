@@ -7,14 +7,12 @@
 //! the first in the configured order that answered; `save` writes its data. Finding block
 //! devices by label (`block_devices`, `fs_probe`) lives here too; PID 1 uses it for its media.
 
-pub mod block_devices;
 mod digitalocean;
 mod drive;
 pub mod ec2;
 pub mod error;
 pub mod fetched;
 mod file;
-pub mod fs_probe;
 pub mod gce;
 mod http;
 mod mime;

@@ -8,8 +8,8 @@
 mod common;
 
 use common::names;
-use datasources::block_devices;
 use datasources::{probe_all, Outcome, ProbeError, ProbeOptions};
+use host::block_devices;
 use os_config::cloud_init::user_data::UserData;
 use std::path::{Path, PathBuf};
 use std::process::Command;

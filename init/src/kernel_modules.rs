@@ -1,8 +1,9 @@
 //! Loading kernel modules ourselves (finit_module, dependencies first, from modules.dep), so
 //! neither the initrd nor the system image needs kmod.
 
+use host::modules_dep::ModulesDep;
 use nix::kmod::{finit_module, ModuleInitFlags};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::CString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -27,16 +28,10 @@ pub enum ModuleError {
 #[derive(Debug, Default)]
 pub struct ModuleIndex {
     dir: PathBuf,
-    /// Normalised name (`-` as `_`) → (relative path, dependency paths in modules.dep order).
-    entries: HashMap<String, (String, Vec<String>)>,
+    dep: ModulesDep,
 }
 
-/// `virtio-net`, `virtio_net.ko.xz` and `kernel/.../virtio_net.ko` all name `virtio_net`.
-pub fn normalize(name: &str) -> String {
-    let base = name.rsplit('/').next().unwrap_or(name);
-    let base = base.split(".ko").next().unwrap_or(base);
-    base.replace('-', "_")
-}
+pub use host::modules_dep::normalize;
 
 impl ModuleIndex {
     /// Reads `DIR/modules.dep` (DIR is `/lib/modules/<release>`).
@@ -50,26 +45,18 @@ impl ModuleIndex {
     }
 
     pub fn parse(dir: &Path, text: &str) -> ModuleIndex {
-        let entries = text
-            .lines()
-            .filter_map(|line| {
-                let (file, deps) = line.split_once(':')?;
-                let deps = deps.split_whitespace().map(str::to_owned).collect();
-                Some((normalize(file), (file.trim().to_owned(), deps)))
-            })
-            .collect();
         ModuleIndex {
             dir: dir.to_path_buf(),
-            entries,
+            dep: ModulesDep::parse(text),
         }
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.entries.contains_key(&normalize(name))
+        self.dep.contains(name)
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.entries.keys().map(String::as_str)
+        self.dep.names()
     }
 
     /// The files to load for `name`, dependencies first (as modprobe orders them).
@@ -89,15 +76,15 @@ impl ModuleIndex {
         if !seen.insert(name.to_owned()) {
             return Ok(());
         }
-        let (file, deps) = self
-            .entries
+        let module = self
+            .dep
             .get(name)
             .ok_or_else(|| ModuleError::Unknown(name.to_owned()))?;
         // modules.dep lists the deepest dependency last; load from the end.
-        for dep in deps.iter().rev() {
+        for dep in module.deps.iter().rev() {
             self.visit(&normalize(dep), order, seen)?;
         }
-        order.push(file.clone());
+        order.push(module.path.clone());
         Ok(())
     }
 

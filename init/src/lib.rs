@@ -29,4 +29,4 @@ pub mod zram_swap;
 pub use pid1::run;
 
 // Finding block devices by label lives with the config-drive datasources; PID 1 uses it too.
-pub use datasources::{block_devices, fs_probe};
+pub use host::{block_devices, fs_probe};
