@@ -16,6 +16,7 @@ pub mod paths;
 pub mod positions;
 pub mod secrets;
 pub mod truthiness;
+pub mod user_config;
 pub mod value_typing;
 
 pub use atomic_write::atomic_write;

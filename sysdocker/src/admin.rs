@@ -21,54 +21,23 @@ pub fn load_project(root: &Path) -> Project {
     project
 }
 
-fn cloud_config_path(root: &Path) -> PathBuf {
-    os_config::paths::cloud_config(root)
-}
-
-fn read_user_config(root: &Path) -> Result<Value> {
-    let path = cloud_config_path(root);
-    match std::fs::read_to_string(&path) {
-        Ok(text) if !text.trim().is_empty() => os_config::document::parse_value(&text, Some(&path))
-            .map_err(|d| Error::Config(d.to_string())),
-        Ok(_) => Ok(Value::Mapping(Default::default())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Ok(Value::Mapping(Default::default()))
-        }
-        Err(e) => Err(Error::io(path, e)),
-    }
-}
-
-fn write_user_config(root: &Path, value: &Value) -> Result<()> {
-    let path = cloud_config_path(root);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    }
-    let text = yaml_serde::to_string(value).map_err(|e| Error::Config(e.to_string()))?;
-    let text = format!("#cloud-config\n{text}");
-    os_config::atomic_write(&path, text.as_bytes(), os_config::CONFIG_FILE_MODE)
-        .map_err(|e| Error::io(path, e))
-}
-
 fn include_key(name: &str) -> KeyPath {
     KeyPath::keys(["rancher", "services_include", name])
 }
 
 fn set_include(root: &Path, name: &str, enabled: Option<bool>) -> Result<bool> {
-    let mut value = read_user_config(root)?;
     let key = include_key(name);
-    let changed = match enabled {
-        Some(on) => {
-            let before = key.get(&value).cloned();
-            key.set(&mut value, Value::Bool(on))
-                .map_err(|e| Error::Config(e.to_string()))?;
-            before != Some(Value::Bool(on))
+    let updated = os_config::user_config::update(&os_config::paths::cloud_config(root), |doc| {
+        match enabled {
+            Some(on) => key.set(doc, Value::Bool(on))?,
+            None => {
+                key.remove(doc);
+            }
         }
-        None => key.remove(&mut value),
-    };
-    if changed {
-        write_user_config(root, &value)?;
-    }
-    Ok(changed)
+        Ok(())
+    })
+    .map_err(|e| Error::Config(e.to_string()))?;
+    Ok(updated.written)
 }
 
 /// Where an enable argument's definition would come from, checked before enabling.

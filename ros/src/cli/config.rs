@@ -4,8 +4,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use os_config::document::{self, Document};
 use os_config::model::CloudConfig;
+use os_config::user_config;
 use os_config::value_typing::type_value;
-use os_config::{paths, Diagnostic, KeyPath, LoadOptions, Value, CONFIG_FILE_MODE};
+use os_config::{paths, KeyPath, LoadOptions, Value, CONFIG_FILE_MODE};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -115,56 +116,31 @@ fn get(root: &Path, key: &str, format: Format) -> Result<()> {
 
 fn set(root: &Path, key: &str, raw_value: &str) -> Result<()> {
     let path = KeyPath::parse(key)?;
-    let file = paths::cloud_config(root);
-    let mut doc = read_user_file(&file)?;
     // Refuse to write through a scalar that another layer holds, not only this file.
-    let merged = os_config::load(root).value;
-    let mut probe = merged;
+    let mut probe = os_config::load(root).value;
     path.set(&mut probe, Value::Null)?;
-    let before = document::validate(doc.clone(), Some(&file), None);
-    path.set(&mut doc, type_value(raw_value))?;
-    write_validated(&file, doc, &before)
+    let value = type_value(raw_value);
+    report(user_config::update(&paths::cloud_config(root), |doc| {
+        Ok(path.set(doc, value)?)
+    })?);
+    Ok(())
 }
 
 fn merge(root: &Path, input: Option<&Path>) -> Result<()> {
     let (text, origin) = read_input(input)?;
     let incoming = parse_checked(&text, origin.as_deref())?;
-    let file = paths::cloud_config(root);
-    let mut doc = read_user_file(&file)?;
-    let before = document::validate(doc.clone(), Some(&file), None);
-    os_config::merge(&mut doc, incoming.value);
-    write_validated(&file, doc, &before)
+    report(user_config::update(&paths::cloud_config(root), |doc| {
+        os_config::merge(doc, incoming.value);
+        Ok(())
+    })?);
+    Ok(())
 }
 
-/// Validates the new document and writes it atomically; the old file stays on any failure.
-fn write_validated(file: &Path, doc: Value, before: &Document) -> Result<()> {
-    let after = document::validate(doc.clone(), Some(file), None);
-    let old: BTreeSet<&str> = before
-        .diagnostics
-        .iter()
-        .map(|d| d.key_path.as_str())
-        .collect();
-    let new_errors: Vec<&Diagnostic> = after
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error() && !old.contains(d.key_path.as_str()))
-        .collect();
-    if !new_errors.is_empty() {
-        let lines: Vec<String> = new_errors.iter().map(|d| d.to_string()).collect();
-        bail!(
-            "not written, {} is unchanged:\n{}",
-            file.display(),
-            lines.join("\n")
-        );
+/// Warnings a change brought (errors refuse it inside `user_config::update`).
+fn report(updated: user_config::Updated) {
+    for d in updated.new_warnings {
+        eprintln!("{d}");
     }
-    for d in after.diagnostics.iter().filter(|d| !d.is_error()) {
-        if !old.contains(d.key_path.as_str()) {
-            eprintln!("{d}");
-        }
-    }
-    let text = yaml_serde::to_string(&doc)?;
-    os_config::atomic_write(file, text.as_bytes(), CONFIG_FILE_MODE)
-        .with_context(|| format!("writing {}", file.display()))
 }
 
 fn export(
@@ -275,18 +251,6 @@ fn parse_checked(text: &str, origin: Option<&Path>) -> Result<Document> {
 }
 
 /// The user's cloud-config.yml as written; a file that does not parse is never overwritten.
-fn read_user_file(file: &Path) -> Result<Value> {
-    match std::fs::read_to_string(file) {
-        Ok(text) => document::parse_value(&text, Some(file)).map_err(|d| {
-            anyhow!("{d}\nrefusing to rewrite a file that does not parse; fix it first")
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            Ok(Value::Mapping(Default::default()))
-        }
-        Err(e) => Err(e).with_context(|| format!("reading {}", file.display())),
-    }
-}
-
 fn read_input(input: Option<&Path>) -> Result<(String, Option<PathBuf>)> {
     match input {
         Some(p) if p != Path::new("-") => {
