@@ -5,9 +5,11 @@ mod dockerd;
 mod initrd;
 mod metadata_server;
 mod shutdown_log;
+mod system_image;
 
 pub use dockerd::TestDockerd;
 pub use initrd::initrd_with_image;
 pub use metadata_server::{MetadataServer, Request};
 pub use qemu_harness::*;
 pub use shutdown_log::{stop_order, uptime_of};
+pub use system_image::{pack_system_image, unpack_system_image};

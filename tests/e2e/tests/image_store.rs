@@ -5,29 +5,15 @@
 //! One boot, from `-kernel dist/vmlinuz` and an initrd carrying the damaged system image.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use image_archive::docker_store::{config_path, StoreIndex};
-use ros_e2e::{boot_until, dist, initrd_with_image, Qemu};
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use ros_e2e::{boot_until, dist, initrd_with_image, pack_system_image, unpack_system_image, Qemu};
 
 /// dist's system image with the console image's config blob truncated; returns the image's
 /// path, the console's tag and the damaged file's path in the running system.
 fn damaged_system_image(dir: &Path) -> (std::path::PathBuf, String, String) {
-    let root = dir.join("root");
-    run(Command::new("unsquashfs")
-        .args(["-q", "-n", "-d"])
-        .arg(&root)
-        .arg(dist().squashfs()));
+    let root = unpack_system_image(&dist().squashfs(), dir);
     let store = root.join("share/ros/system-docker");
     let index = StoreIndex::read(&store).unwrap_or_else(|e| panic!("{e}"));
     let console = index
@@ -41,16 +27,7 @@ fn damaged_system_image(dir: &Path) -> (std::path::PathBuf, String, String) {
         .display()
         .to_string();
     let out = dir.join("damaged.squashfs");
-    // Fast compression: only this test reads it.
-    run(Command::new("mksquashfs").arg(&root).arg(&out).args([
-        "-noappend",
-        "-quiet",
-        "-no-progress",
-        "-comp",
-        "zstd",
-        "-Xcompression-level",
-        "1",
-    ]));
+    pack_system_image(&root, &out);
     (out, console.tag.clone(), in_guest)
 }
 

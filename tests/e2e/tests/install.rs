@@ -20,7 +20,8 @@ use image_archive::docker_store::{self, StoreIndex, StoreWriter};
 use image_archive::Layer;
 use os_disk::bundle::{self, Manifest};
 use ros_e2e::{
-    boot_ready, dist, make_cidata, must, stop_order, uptime_of, Qemu, QemuBuilder, Ssh, SshKey,
+    boot_ready, dist, make_cidata, must, pack_system_image, stop_order, unpack_system_image,
+    uptime_of, Qemu, QemuBuilder, Ssh, SshKey,
 };
 
 static ONE_GUEST: Mutex<()> = Mutex::new(());
@@ -84,19 +85,7 @@ const MARKER: &str = "bundle B";
 /// This build's system image whose console image changed as a new build's would: one more
 /// layer (/etc/ros-upgrade-marker), so a new image id under the same tag. Returns its path.
 fn changed_system_image(dir: &Path) -> PathBuf {
-    let root = dir.join("b-root");
-    let run = |cmd: &mut std::process::Command| {
-        let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-        assert!(
-            out.status.success(),
-            "{cmd:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(std::process::Command::new("unsquashfs")
-        .args(["-q", "-n", "-d"])
-        .arg(&root)
-        .arg(dist().squashfs()));
+    let root = unpack_system_image(&dist().squashfs(), &dir.join("b"));
     let store = root.join("share/ros/system-docker");
     let index = StoreIndex::read(&store).unwrap_or_else(|e| panic!("{e}"));
     let console = index
@@ -124,19 +113,7 @@ fn changed_system_image(dir: &Path) -> PathBuf {
     assert_ne!(changed.id, console.id);
     w.finish().unwrap_or_else(|e| panic!("{e}"));
     let out = dir.join("b.squashfs");
-    // Fast compression: only this test reads it.
-    run(std::process::Command::new("mksquashfs")
-        .arg(&root)
-        .arg(&out)
-        .args([
-            "-noappend",
-            "-quiet",
-            "-no-progress",
-            "-comp",
-            "zstd",
-            "-Xcompression-level",
-            "1",
-        ]));
+    pack_system_image(&root, &out);
     std::fs::write(dir.join("b-console-id"), &changed.id).unwrap_or_else(|e| panic!("{e}"));
     out
 }

@@ -1,0 +1,37 @@
+//! System images changed by tests: unpacked with unsquashfs, changed, packed again with a fast
+//! compression (only the test reads them).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Unpacks `squashfs` into `dir/root` and returns that root (the image's /usr).
+pub fn unpack_system_image(squashfs: &Path, dir: &Path) -> PathBuf {
+    let root = dir.join("root");
+    run(Command::new("unsquashfs")
+        .args(["-q", "-n", "-d"])
+        .arg(&root)
+        .arg(squashfs));
+    root
+}
+
+/// Packs `root` into the squashfs `out` (zstd level 1: fast, and only the test reads it).
+pub fn pack_system_image(root: &Path, out: &Path) {
+    run(Command::new("mksquashfs").arg(root).arg(out).args([
+        "-noappend",
+        "-quiet",
+        "-no-progress",
+        "-comp",
+        "zstd",
+        "-Xcompression-level",
+        "1",
+    ]));
+}
