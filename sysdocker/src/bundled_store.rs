@@ -25,8 +25,6 @@ use crate::client::DaemonClient;
 pub const STORE_DIR: &str = "/usr/share/ros/system-docker";
 /// The ids this module installed last, in the data root.
 const RECORD_FILE: &str = "ros-bundled-images.json";
-/// The label every image ros builds carries (see builder/src/images.rs).
-pub const SOURCE_LABEL: &str = "org.opencontainers.image.source=ros";
 
 /// Why the store could not be installed at all.
 #[derive(Debug, thiserror::Error)]
@@ -145,7 +143,7 @@ pub fn install(store: &Path, data_root: &Path) -> Result<InstallReport, StoreErr
             }),
         }
     }
-    tag(&dr, &served, &mut report.repaired).map_err(dr_err(&dr.repositories()))?;
+    let displaced = tag(&dr, &served, &mut report.repaired).map_err(dr_err(&dr.repositories()))?;
 
     let record_path = data_root.join(RECORD_FILE);
     let previous: Record = fs::read(&record_path)
@@ -153,11 +151,15 @@ pub fn install(store: &Path, data_root: &Path) -> Result<InstallReport, StoreErr
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     let current: BTreeSet<&str> = index.images.iter().map(|i| i.id.as_str()).collect();
-    report.stale = previous
+    // What an earlier system image entered, and what our tags pointed at before (an older ros
+    // loaded its images with `docker load`, so it left no record).
+    let stale: BTreeSet<String> = previous
         .ids
         .into_iter()
+        .chain(displaced)
         .filter(|id| !current.contains(id.as_str()))
         .collect();
+    report.stale = stale.into_iter().collect();
     let record = Record {
         ids: current.iter().map(|s| s.to_string()).collect(),
     };
@@ -288,9 +290,14 @@ fn install_layer(
     Ok(dir)
 }
 
-/// Points every served image's tag at it in repositories.json, keeping all other tags. A
-/// file Docker cannot read is kept beside it as `.damaged` and a new one written.
-fn tag(dr: &DataRoot, images: &[&StoredImage], repaired: &mut Vec<String>) -> io::Result<()> {
+/// Points every served image's tag at it in repositories.json, keeping all other tags, and
+/// returns the ids those tags pointed at before. A file Docker cannot read is kept beside it
+/// as `.damaged` and a new one written.
+fn tag(
+    dr: &DataRoot,
+    images: &[&StoredImage],
+    repaired: &mut Vec<String>,
+) -> io::Result<Vec<String>> {
     let path = dr.repositories();
     let mut doc = match fs::read(&path) {
         Ok(bytes) => match serde_json::from_slice::<serde_json::Value>(&bytes) {
@@ -310,6 +317,7 @@ fn tag(dr: &DataRoot, images: &[&StoredImage], repaired: &mut Vec<String>) -> io
         Err(e) => return Err(e),
     };
     let before = doc.clone();
+    let mut displaced = Vec::new();
     if let Some(repos) = doc.get_mut("Repositories").and_then(|r| r.as_object_mut()) {
         for image in images {
             let repo = image
@@ -321,15 +329,18 @@ fn tag(dr: &DataRoot, images: &[&StoredImage], repaired: &mut Vec<String>) -> io
                 .entry(repo.to_string())
                 .or_insert_with(|| serde_json::json!({}));
             if let Some(tags) = entry.as_object_mut() {
-                tags.insert(image.tag.clone(), serde_json::json!(image.id));
+                if let Some(old) = tags.insert(image.tag.clone(), serde_json::json!(image.id)) {
+                    displaced.extend(old.as_str().map(str::to_string));
+                }
             }
         }
     }
     if doc == before && path.exists() {
-        return Ok(());
+        return Ok(displaced);
     }
     let bytes = serde_json::to_vec(&doc).map_err(io::Error::other)?;
-    os_config::atomic_write(&path, &bytes, 0o600)
+    os_config::atomic_write(&path, &bytes, 0o600)?;
+    Ok(displaced)
 }
 
 /// Writes `bytes` to `path` unless it already holds them; a file that held something else
@@ -367,32 +378,30 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Removes, on a running daemon, the images an earlier system image installed (`stale`) and
-/// dangling images ros built (untagged when a newer build took their tag). An image a
-/// container still uses is kept until a later boot. Returns how many were removed.
+/// Removes, on a running daemon, the images an earlier system image installed or our tags
+/// pointed at before (`stale`). An image that still has a tag (someone tagged it) or that a
+/// container uses is kept. Returns how many were removed.
 pub async fn prune(client: &DaemonClient, stale: &[String]) -> usize {
-    use bollard::query_parameters::{ListImagesOptionsBuilder, RemoveImageOptionsBuilder};
-    let mut ids: BTreeSet<String> = stale.iter().cloned().collect();
-    let filters = std::collections::HashMap::from([
-        ("dangling".to_string(), vec!["true".to_string()]),
-        ("label".to_string(), vec![SOURCE_LABEL.to_string()]),
-    ]);
-    let options = ListImagesOptionsBuilder::default()
-        .filters(&filters)
-        .build();
-    if let Ok(list) = client.docker.list_images(Some(options)).await {
-        ids.extend(list.into_iter().map(|i| i.id));
-    }
+    use bollard::query_parameters::RemoveImageOptionsBuilder;
     let mut removed = 0;
-    for id in ids {
+    for id in stale {
+        match client.docker.inspect_image(id).await {
+            Ok(image) if image.repo_tags.as_ref().is_some_and(|t| !t.is_empty()) => {
+                tracing::info!(image = %id, tags = ?image.repo_tags, "bundled images: an earlier image is kept: it has a tag");
+                continue;
+            }
+            Ok(_) => {}
+            // Already gone.
+            Err(_) => continue,
+        }
         let options = RemoveImageOptionsBuilder::default().build();
-        match client.docker.remove_image(&id, Some(options), None).await {
+        match client.docker.remove_image(id, Some(options), None).await {
             Ok(_) => {
                 removed += 1;
                 tracing::info!(image = %id, "bundled images: removed an image of an earlier system image");
             }
             Err(e) => {
-                tracing::debug!(image = %id, error = %e, "bundled images: an earlier image stays")
+                tracing::info!(image = %id, error = %e, "bundled images: an earlier image stays")
             }
         }
     }

@@ -60,6 +60,15 @@ fn cli(d: &TestDaemon, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// [`prune`] on `d`, from a runtime of its own.
+fn prune_on(d: &TestDaemon, stale: &[String]) -> usize {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = d.client().await.unwrap();
+        prune(&client, stale).await
+    })
+}
+
 fn skip() -> bool {
     !(test_support::is_root() && test_support::have(&["dockerd"]))
 }
@@ -164,12 +173,13 @@ fn images_are_served_from_the_store_then_upgraded_rolled_back_and_repaired() {
             ),
             "B"
         );
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let removed = rt.block_on(async {
-            let client = d.client().await.unwrap();
-            prune(&client, &report.stale).await
-        });
-        assert_eq!(removed, 1);
+        // Someone's own tag keeps an earlier image; without it the image goes.
+        cli(&d, &["tag", &app_a, "mine/kept:1"]);
+        assert_eq!(prune_on(&d, &report.stale), 0);
+        assert!(cli(&d, &["images", "-q", "--no-trunc"]).contains(&app_a));
+        // `docker rmi` of the last tag would delete it; drop the tag from the store instead.
+        cli(&d, &["tag", "ros/tool:1", "mine/kept:1"]);
+        assert_eq!(prune_on(&d, &report.stale), 1);
         let all = cli(&d, &["images", "-a", "-q", "--no-trunc"]);
         assert!(!all.contains(&app_a), "{all}");
     }
@@ -194,6 +204,7 @@ fn images_are_served_from_the_store_then_upgraded_rolled_back_and_repaired() {
             ),
             "A"
         );
+        assert_eq!(prune_on(&d, &report.stale), 1, "the upgrade's image goes");
     }
 
     // A truncated file in the data root is written again from the store.
