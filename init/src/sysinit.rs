@@ -6,11 +6,10 @@ use crate::timeline::{self, Timeline};
 use os_config::LoadedConfig;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 use sysdocker::{
-    daemon_spec_from_config, ContainerFiles, DaemonClient, Engine, EngineOptions, Project, Scope,
-    Supervisor, SupervisorOptions, UpReport,
+    daemon_spec_from_config, DaemonClient, Engine, EngineOptions, Project, Scope, Supervisor,
+    SupervisorOptions, UpReport,
 };
 
 /// Why sysinit gave up, for PID 1's recovery banner.
@@ -20,7 +19,7 @@ const SYSTEM_DOCKER_LOG: &str = "/var/log/system-docker.log";
 const USER_DOCKER_WAIT: Duration = Duration::from_secs(180);
 /// Containers that write their own `write_files` from inside (the console, at every start);
 /// the engine uploads everyone else's before the container starts.
-const SELF_WRITING: &[&str] = &[crate::services::cloud_init::write_files::DEFAULT_CONTAINER];
+pub const SELF_WRITING: &[&str] = &[crate::services::cloud_init::write_files::DEFAULT_CONTAINER];
 
 pub fn run(loaded: LoadedConfig) -> ExitCode {
     let _ = nix::sys::prctl::set_name(c"ros-sysinit");
@@ -83,11 +82,7 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
         .iter()
         .map(|d| (d.tag.clone(), d.reason.clone()))
         .collect();
-    let engine = Engine::new(options)
-        .with_reloader(Arc::new(|| {
-            Project::from_value(&os_config::load(Path::new("/")).value, Path::new("/"))
-        }))
-        .with_container_files(ContainerFiles::from_config("/".into(), SELF_WRITING));
+    let engine = sysdocker::admin::engine_for_root(Path::new("/"), options, SELF_WRITING);
     let report = engine
         .up(&project, Scope::System)
         .await

@@ -12,6 +12,24 @@ use crate::project::Project;
 
 /// Loads the merged config under `root` and resolves its service set. Config diagnostics
 /// come first in `warnings`.
+/// The engine boot and `ros service` both run: after an `io.rancher.os.reloadconfig` service
+/// it reloads the project from `root`'s configuration, and it uploads each container's
+/// `write_files` before the container starts, except for `self_writing` containers, which
+/// write their own.
+pub fn engine_for_root(
+    root: &Path,
+    options: crate::EngineOptions,
+    self_writing: &'static [&'static str],
+) -> crate::Engine {
+    let reload_root = root.to_path_buf();
+    crate::Engine::new(options)
+        .with_reloader(std::sync::Arc::new(move || load_project(&reload_root)))
+        .with_container_files(crate::ContainerFiles::from_config(
+            root.to_path_buf(),
+            self_writing,
+        ))
+}
+
 pub fn load_project(root: &Path) -> Project {
     let loaded = os_config::load(root);
     let mut project = Project::from_value(&loaded.value, root);

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use futures_util::StreamExt;
 use sysdocker::admin;
-use sysdocker::{Action, ContainerFiles, Engine, EngineOptions, LogOutput, Project, Scope};
+use sysdocker::{Action, Engine, EngineOptions, LogOutput, Project, Scope};
 
 #[derive(Debug, Args)]
 pub struct ServiceArgs {
@@ -124,15 +124,8 @@ fn engine(args: &ServiceArgs, connect_timeout: Duration) -> Engine {
     let no_pull_env =
         std::env::var("ROS_NO_PULL").is_ok_and(|v| os_config::truthiness::is_true(&v));
     options.images.allow_pull = !(args.no_pull || no_pull_env);
-    let root = args.root.clone();
-    // Same as at boot: `ros service up ntp` puts ntp's write_files in before it starts.
-    let files = ContainerFiles::from_config(
-        args.root.clone(),
-        &[init::services::cloud_init::write_files::DEFAULT_CONTAINER],
-    );
-    Engine::new(options)
-        .with_reloader(std::sync::Arc::new(move || admin::load_project(&root)))
-        .with_container_files(files)
+    // The same engine as at boot: `ros service up ntp` puts ntp's write_files in first.
+    admin::engine_for_root(&args.root, options, init::sysinit::SELF_WRITING)
 }
 
 fn project(root: &Path) -> Project {
