@@ -24,22 +24,11 @@ const USER_DATA: &str = "#cloud-config\nhostname: from-drive\nrancher:\n  debug:
 const NETWORK_CONFIG: &str = "version: 2\nethernets:\n  lan:\n    match: {macaddress: \"52:54:00:AA:BB:CC\"}\n    addresses: [192.168.77.5/24]\n    gateway4: 192.168.77.1\n    mtu: 1450\n    nameservers: {addresses: [192.168.77.53]}\n  eth1:\n    dhcp4: true\n";
 
 fn have(tool: &str, package: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        println!("SKIPPED: {tool} is missing (apt-get install -y {package})");
-    }
-    found
+    test_support::have_tool(tool, package)
 }
 
 fn is_root() -> bool {
-    if nix::unistd::geteuid().is_root() && Path::new("/dev/loop-control").exists() {
-        return true;
-    }
-    println!("SKIPPED: needs root and /dev/loop-control (loop devices, mount)");
-    false
+    test_support::is_root() && Path::new("/dev/loop-control").exists()
 }
 
 fn run(cmd: &mut Command) {

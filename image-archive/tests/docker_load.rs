@@ -1,8 +1,7 @@
 //! Loads an archive of a busybox-static rootfs into a real dockerd that this test starts on a
 //! private socket and data root, runs it, and checks the output.
 
-use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -90,18 +89,7 @@ impl Drop for TestDockerd {
 }
 
 fn busybox_rootfs(root: &Path) {
-    let bin = root.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let busybox: PathBuf = ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
-        .expect("busybox-static must be installed");
-    std::fs::copy(&busybox, bin.join("busybox")).unwrap();
-    for applet in ["sh", "echo", "cat", "ls", "id"] {
-        symlink("busybox", bin.join(applet)).unwrap();
-    }
-    std::fs::create_dir_all(root.join("etc")).unwrap();
+    test_support::busybox_rootfs(root).expect("busybox-static must be installed");
     std::fs::write(root.join("etc/greeting"), "hello from a daemonless image\n").unwrap();
 }
 

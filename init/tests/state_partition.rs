@@ -21,25 +21,14 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 const MIB: u64 = 1 << 20;
 
 fn usable() -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        println!("SKIPPED: needs root (loop devices, mke2fs, mount)");
-        return false;
-    }
-    for (tool, package) in [
-        ("losetup", "mount"),
-        ("mke2fs", "e2fsprogs"),
-        ("blkid", "util-linux"),
-    ] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            println!("SKIPPED: {tool} is missing (apt-get install -y {package})");
-            return false;
-        }
-    }
-    true
+    test_support::is_root()
+        && [
+            ("losetup", "mount"),
+            ("mke2fs", "e2fsprogs"),
+            ("blkid", "util-linux"),
+        ]
+        .iter()
+        .all(|(tool, package)| test_support::have_tool(tool, package))
 }
 
 fn mke2fs() -> PathBuf {

@@ -314,30 +314,7 @@ pub fn unique_prefix(test: &str) -> String {
 
 /// Builds a rootfs with Debian's static busybox and all its applets as symlinks.
 pub fn busybox_rootfs(dir: &Path) -> Result<(), HarnessError> {
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .iter()
-        .map(Path::new)
-        .find(|p| p.is_file())
-        .ok_or_else(|| std::io::Error::other("busybox not found: install busybox-static"))?;
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin)?;
-    for sub in ["tmp", "etc", "proc", "sys", "dev", "data"] {
-        std::fs::create_dir_all(dir.join(sub))?;
-    }
-    std::fs::copy(busybox, bin.join("busybox"))?;
-    let list = Command::new(busybox).arg("--list").output()?;
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        let applet = applet.trim();
-        if !applet.is_empty() && applet != "busybox" {
-            let link = bin.join(applet);
-            if !link.exists() {
-                std::os::unix::fs::symlink("busybox", link)?;
-            }
-        }
-    }
-    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n")?;
-    std::fs::write(dir.join("etc/group"), "root:x:0:\n")?;
-    Ok(())
+    Ok(test_support::busybox_rootfs(dir)?)
 }
 
 /// Writes a `docker load`-able busybox image archive tagged `repo_tag` to `out`.

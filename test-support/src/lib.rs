@@ -62,17 +62,30 @@ impl Drop for Loop {
 
 /// True when every program is on PATH (or in /usr/sbin, /sbin); otherwise says which is not.
 pub fn have(programs: &[&str]) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_default();
     for p in programs {
-        let found = std::env::split_paths(&path)
-            .chain(["/usr/sbin".into(), "/sbin".into()])
-            .any(|d| d.join(p).is_file());
-        if !found {
+        if !have_quietly(p) {
             eprintln!("skipped: {p} is not installed");
             return false;
         }
     }
     true
+}
+
+/// True when `tool` is on PATH (or in /usr/sbin, /sbin); otherwise says which Debian package
+/// brings it.
+pub fn have_tool(tool: &str, package: &str) -> bool {
+    let found = have_quietly(tool);
+    if !found {
+        eprintln!("skipped: {tool} is missing (apt-get install -y {package})");
+    }
+    found
+}
+
+fn have_quietly(program: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .any(|d| d.join(program).is_file())
 }
 
 /// True when running as root (loop devices and mounts need it); otherwise says so.
@@ -86,4 +99,33 @@ pub fn is_root() -> bool {
         return false;
     }
     true
+}
+
+/// A root filesystem of Debian's static busybox with every applet as a symlink, plus
+/// /etc/passwd and /etc/group for root: the smallest image a test can run.
+pub fn busybox_rootfs(dir: &Path) -> std::io::Result<()> {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.is_file())
+        .ok_or_else(|| std::io::Error::other("busybox not found: install busybox-static"))?;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin)?;
+    for sub in ["tmp", "etc", "proc", "sys", "dev", "data"] {
+        std::fs::create_dir_all(dir.join(sub))?;
+    }
+    std::fs::copy(busybox, bin.join("busybox"))?;
+    let list = std::process::Command::new(busybox).arg("--list").output()?;
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        let applet = applet.trim();
+        if !applet.is_empty() && applet != "busybox" {
+            let link = bin.join(applet);
+            if !link.exists() {
+                std::os::unix::fs::symlink("busybox", link)?;
+            }
+        }
+    }
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n")?;
+    std::fs::write(dir.join("etc/group"), "root:x:0:\n")?;
+    Ok(())
 }

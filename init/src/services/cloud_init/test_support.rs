@@ -6,7 +6,7 @@ use std::process::{Child, Command};
 
 /// True when running as root; tests that mount print why they skip otherwise.
 pub fn root() -> bool {
-    nix::unistd::geteuid().is_root()
+    ::test_support::is_root()
 }
 
 /// A process in a mount namespace of its own (private propagation), killed on drop; the
