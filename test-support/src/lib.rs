@@ -1,5 +1,9 @@
-//! Helpers the crates' tests share: loop devices over image files, and skipping politely when
-//! a tool or root is missing. Test-only: no crate depends on this outside `[dev-dependencies]`.
+//! Helpers the crates' tests share: loop devices over image files, a dockerd of the test's
+//! own, a busybox root filesystem, and skipping politely when a tool or root is missing.
+//! Test-only: no shipping binary depends on it (sysdocker only through its `testing` feature).
+
+mod dockerd;
+pub use dockerd::TestDockerd;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

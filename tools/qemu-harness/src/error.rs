@@ -52,8 +52,6 @@ pub enum Error {
     },
     #[error("QEMU monitor: {0}")]
     Monitor(String),
-    #[error("dockerd did not answer within {secs} s; its log:\n{log}")]
-    DockerdTimeout { secs: u64, log: String },
 }
 
 /// Maps an io::Error to [`Error::Io`] saying what was being done.

@@ -7,7 +7,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use qemu_harness::error::{io, Error};
+fn io(what: &'static str) -> impl FnOnce(std::io::Error) -> std::io::Error {
+    move |e| std::io::Error::new(e.kind(), format!("{what}: {e}"))
+}
 
 pub struct TestDockerd {
     child: Child,
@@ -17,7 +19,7 @@ pub struct TestDockerd {
 
 impl TestDockerd {
     /// Starts dockerd and waits (at most 60 s) until it answers.
-    pub fn start() -> Result<TestDockerd, Error> {
+    pub fn start() -> std::io::Result<TestDockerd> {
         // Under /tmp: a unix socket path must stay short.
         let dir = tempfile::Builder::new()
             .prefix("ros-dockerd")
@@ -48,17 +50,17 @@ impl TestDockerd {
                 return Ok(daemon);
             }
             if Instant::now() > deadline {
-                return Err(Error::DockerdTimeout {
-                    secs: 60,
-                    log: daemon.log(),
-                });
+                return Err(std::io::Error::other(format!(
+                    "dockerd did not answer within 60 s; its log:\n{}",
+                    daemon.log()
+                )));
             }
             sleep(Duration::from_millis(250));
         }
     }
 
     /// Runs the docker CLI against this daemon.
-    pub fn docker(&self, args: &[&str]) -> Result<Output, Error> {
+    pub fn docker(&self, args: &[&str]) -> std::io::Result<Output> {
         Command::new("docker")
             .arg("--host")
             .arg(&self.host)
@@ -68,13 +70,13 @@ impl TestDockerd {
     }
 
     /// `docker load -i archive`; returns the CLI's stdout.
-    pub fn load(&self, archive: &Path) -> Result<String, Error> {
+    pub fn load(&self, archive: &Path) -> std::io::Result<String> {
         let out = self.docker(&["load", "-i", &archive.to_string_lossy()])?;
         if !out.status.success() {
-            return Err(Error::Tool {
-                tool: "docker load".into(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            });
+            return Err(std::io::Error::other(format!(
+                "docker load failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -83,6 +85,7 @@ impl TestDockerd {
         &self.host
     }
 
+    /// dockerd's own log so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("dockerd.log")).unwrap_or_default()
     }
