@@ -16,6 +16,8 @@ fn run(cmd: &mut Command) {
 /// Unpacks `squashfs` into `dir/root` and returns that root (the image's /usr).
 pub fn unpack_system_image(squashfs: &Path, dir: &Path) -> PathBuf {
     let root = dir.join("root");
+    // unsquashfs makes the root but not the folders above it.
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     run(Command::new("unsquashfs")
         .args(["-q", "-n", "-d"])
         .arg(&root)
