@@ -114,8 +114,16 @@ fn state_partition_autoformats_a_blank_disk_and_keeps_home_across_two_boots() {
             vm.serial_tail(200)
         );
     }
+    // The images are served from the system image on a persistent store too: none is loaded.
     assert!(
-        serial.contains("image archive loaded"),
+        serial.contains(
+            "bundled images served from the system image (nothing loaded) images=8 stale=0"
+        ),
+        "{}",
+        vm.serial_tail(200)
+    );
+    assert!(
+        !serial.contains("image archive loaded"),
         "{}",
         vm.serial_tail(200)
     );
@@ -170,15 +178,20 @@ fn state_partition_autoformats_a_blank_disk_and_keeps_home_across_two_boots() {
         host_key,
         "the ssh host key changed"
     );
-    // System Docker's store persisted: no image was loaded again.
+    // System Docker's store persisted: entering the same system image again changes nothing.
     let images = serial
         .lines()
-        .find(|l| l.contains("bundled images"))
+        .find(|l| l.contains("bundled images served"))
         .unwrap_or_default()
         .to_owned();
     assert!(
-        images.contains("missing=0") && images.contains("reloaded=0"),
+        images.contains("images=8 stale=0"),
         "{images}\n{}",
+        vm.serial_tail(200)
+    );
+    assert!(
+        !serial.contains("was damaged; written again"),
+        "{}",
         vm.serial_tail(200)
     );
     assert!(
