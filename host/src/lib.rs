@@ -1,7 +1,13 @@
-//! The host's hardware as PID 1, cloud-init and the build see it, with no Docker and no
-//! config: block devices found by `LABEL=`/`UUID=`/path (`block_devices`), filesystems told
-//! from their superblocks (`fs_probe`) and kernel modules' `modules.dep` (`modules_dep`).
+//! The host below any container, as PID 1, cloud-init and the build see it, with no Docker and
+//! no config: block devices found by `LABEL=`/`UUID=`/path (`block_devices`), filesystems told
+//! from their superblocks (`fs_probe`), kernel modules (`modules_dep`, `kernel_modules`),
+//! sysctls, shared mount points, work in another mount namespace, and the fixed accounts.
 
+pub mod accounts;
 pub mod block_devices;
 pub mod fs_probe;
+pub mod kernel_modules;
 pub mod modules_dep;
+pub mod mount_namespace;
+pub mod mount_points;
+pub mod sysctl;

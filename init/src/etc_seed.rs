@@ -5,9 +5,7 @@
 use std::path::Path;
 
 pub const DEFAULT_HOSTNAME: &str = "ros";
-/// The console user, as RancherOS v1 numbered it.
-pub const RANCHER_UID: u32 = 1100;
-pub const DOCKER_GID: u32 = 999;
+pub use host::accounts::{DOCKER_GID, RANCHER_UID};
 
 fn passwd() -> String {
     format!(

@@ -1,12 +1,13 @@
 //! The host-level boot steps PID 1 runs itself, in order, before any container: kernel
 //! modules, the system image, the new root, switch_root, then /etc, hostname and sysctls.
 
-use crate::kernel_modules::{self, ModuleIndex};
 use crate::root_assembly::{self, WritableBase, NEW_ROOT};
 use crate::state_partition::{self, Decision, EarlyLayers};
 use crate::system_image;
 use crate::timeline::Timeline;
-use crate::{boot_slot, early_mounts, etc_seed, memory_cgroup, switch_root, sysctl, zram_swap};
+use crate::{boot_slot, early_mounts, etc_seed, memory_cgroup, switch_root, zram_swap};
+use host::kernel_modules::{self, ModuleIndex};
+use host::sysctl;
 use os_config::LoadedConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -8,7 +8,6 @@ pub mod etc_seed;
 pub mod host_boot;
 pub mod initrd_image;
 pub mod issue;
-pub mod kernel_modules;
 pub mod logging;
 pub mod loop_device;
 pub mod memory_cgroup;
@@ -20,13 +19,9 @@ pub mod service_keeper;
 pub mod services;
 pub mod state_partition;
 pub mod switch_root;
-pub mod sysctl;
 pub mod sysinit;
 pub mod system_image;
 pub mod timeline;
 pub mod zram_swap;
 
 pub use pid1::run;
-
-// Finding block devices by label lives with the config-drive datasources; PID 1 uses it too.
-pub use host::{block_devices, fs_probe};

@@ -6,8 +6,8 @@
 //! (or a directory inside it) as the new root. Without one the root stays in RAM; a required
 //! one that is missing ends in the recovery shell.
 
-use crate::block_devices;
-use crate::fs_probe;
+use host::block_devices;
+use host::fs_probe;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use os_config::model::{StateConfig, StateWait};
 use os_config::Value;

@@ -3,9 +3,9 @@
 //! initrd's copy is checked first (`initrd_image`), and the boot medium's copy is preferred
 //! when it is the same image, so the initrd's copy can be freed.
 
-use crate::block_devices::{self, Found};
 use crate::initrd_image::{check_initrd_image, medium_matches, BadImage, Sidecar, MEMINFO, MIB};
 use crate::loop_device;
+use host::block_devices::{self, Found};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use os_disk::boot_info::{BootFiles, SLOT_MOUNT};
 use os_disk::layout::Slot;

@@ -4,6 +4,8 @@
 
 mod dockerd;
 pub use dockerd::TestDockerd;
+mod mount_ns;
+pub use mount_ns::{sh, unique, NsHolder};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const USER: &str = "rancher";
-pub const UID: u32 = crate::etc_seed::RANCHER_UID;
+pub const UID: u32 = host::accounts::RANCHER_UID;
 /// Host keys live on the state (persistent when there is one), not in the container.
 pub const HOST_KEY_DIR: &str = "/var/lib/rancher/ssh";
 const KEY_TYPES: [&str; 3] = ["ed25519", "ecdsa", "rsa"];

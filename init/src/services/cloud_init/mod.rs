@@ -18,14 +18,11 @@
 
 pub mod commands;
 pub mod datasource;
-pub mod host_ns;
 pub mod hostname;
 pub mod modules;
 pub mod mounts;
 pub mod network_reload;
 pub mod resize;
-#[cfg(test)]
-pub(crate) mod test_support;
 pub mod write_files;
 
 pub use commands::run_commands;
@@ -62,7 +59,7 @@ pub fn run() {
     // PID 1 already loaded and applied these from the config it saw at boot; user-data that
     // was saved just now may add more, and both steps skip what is already in place.
     modules::load(&cfg.rancher.modules);
-    let applied = crate::sysctl::apply(Path::new("/proc/sys"), &cfg.rancher.sysctl);
+    let applied = host::sysctl::apply(Path::new("/proc/sys"), &cfg.rancher.sysctl);
     if !cfg.rancher.sysctl.is_empty() {
         tracing::info!(
             applied,
@@ -142,7 +139,7 @@ mod tests {
             // A new namespace may inherit the host's value; start from a known one.
             std::fs::write("/proc/sys/net/ipv4/ip_forward", "0").map_err(|e| e.to_string())?;
             let before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
-            let applied = crate::sysctl::apply(Path::new("/proc/sys"), &cfg.rancher.sysctl);
+            let applied = host::sysctl::apply(Path::new("/proc/sys"), &cfg.rancher.sysctl);
             let after = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
             let fwd =
                 std::fs::read_to_string("/proc/sys/net/ipv4/conf/default/forwarding").unwrap();

@@ -1,7 +1,7 @@
 //! `rancher.modules`: loaded with finit_module in modules.dep order (the same loader PID 1
 //! uses), from the host's /lib/modules, which system-volumes shares with this container.
 
-use crate::kernel_modules::{self, ModuleIndex};
+use host::kernel_modules::{self, ModuleIndex};
 use std::path::{Path, PathBuf};
 
 /// Loads each entry (`name` or `name param=value ...`); modules already in the kernel are

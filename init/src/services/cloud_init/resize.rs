@@ -62,7 +62,7 @@ pub fn resize(device: &str, stamp: &Path, sys_block: &Path, dev: &Path) -> Resul
     }
     let target = locate(device, sys_block, dev)?;
     // Refused before the table is touched: resize2fs only grows ext2/3/4.
-    match crate::fs_probe::probe_path(&target.partition) {
+    match host::fs_probe::probe_path(&target.partition) {
         Some(fs) if fs.fstype == "ext4" => {}
         Some(fs) => {
             return Err(format!(
@@ -195,8 +195,8 @@ fn partition_number(node: &Path) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{have, sh, Loop, LoopOptions};
     use super::*;
+    use test_support::{have, sh, Loop, LoopOptions};
 
     /// A fake /sys/class/block: links into a devices tree, as the kernel lays it out.
     fn fake_sys(root: &Path, disk: &str, parts: &[(&str, u32)]) -> PathBuf {
@@ -367,13 +367,13 @@ mod tests {
         // Everything runs in a namespace of the test's own, so nothing leaks if it fails.
         // resize2fs finds the mount in /proc/mounts and grows online; it must run where the
         // mount is, as in the cloud-init container, which sees the state partition's binds.
-        let ns = super::super::test_support::NsHolder::start().unwrap();
+        let ns = test_support::NsHolder::start().unwrap();
         let online = can_resize_online();
         if online {
             let mnt = dir.path().join("mnt");
             std::fs::create_dir_all(&mnt).unwrap();
             let p2 = part.clone();
-            super::super::host_ns::run_in(&ns.ns(), move || {
+            host::mount_namespace::run_in(&ns.ns(), move || {
                 nix::mount::mount(
                     Some(&p2),
                     &mnt,
@@ -396,7 +396,7 @@ mod tests {
         let stamp = dir.path().join("stamp/resizefs.done");
         let disk = lo.0.display().to_string();
         let in_ns = |disk: String, stamp: PathBuf| {
-            super::super::host_ns::run_in(&ns.ns(), move || {
+            host::mount_namespace::run_in(&ns.ns(), move || {
                 resize(
                     &disk,
                     &stamp,

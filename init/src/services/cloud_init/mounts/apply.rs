@@ -310,7 +310,7 @@ fn fs_candidates(fstype: &str, dev: &Path) -> Vec<String> {
     if fstype != "auto" {
         return vec![fstype.to_owned()];
     }
-    if let Some(fs) = crate::fs_probe::probe_path(dev) {
+    if let Some(fs) = host::fs_probe::probe_path(dev) {
         return vec![fs.fstype.to_owned()];
     }
     block_filesystems(&std::fs::read_to_string("/proc/filesystems").unwrap_or_default())

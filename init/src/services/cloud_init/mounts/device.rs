@@ -3,7 +3,7 @@
 //! ros probes itself (ext2/3/4, vfat, iso9660) are also found by reading superblocks, so a
 //! device udev has not processed yet (or a loop device) is still found.
 
-use crate::fs_probe::{probe_path, FsInfo};
+use host::fs_probe::{probe_path, FsInfo};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

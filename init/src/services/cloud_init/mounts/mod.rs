@@ -19,8 +19,8 @@ pub mod device;
 pub mod nfs;
 pub mod options;
 
-use super::host_ns;
 use apply::Done;
+use host::mount_namespace as host_ns;
 use options::MountOptions;
 use os_config::model::MountEntry;
 use std::collections::BTreeMap;
@@ -341,11 +341,11 @@ fn preload_fs_modules(plans: &[Plan]) {
     if wanted.is_empty() {
         return;
     }
-    let Some(release) = crate::kernel_modules::kernel_release() else {
+    let Some(release) = host::kernel_modules::kernel_release() else {
         return;
     };
     let dir = Path::new("/lib/modules").join(release);
-    let Ok(index) = crate::kernel_modules::ModuleIndex::load(&dir) else {
+    let Ok(index) = host::kernel_modules::ModuleIndex::load(&dir) else {
         return;
     };
     for name in &wanted {

@@ -1,5 +1,5 @@
-use super::super::test_support::{have, sh, unique, Loop, LoopOptions, NsHolder};
 use super::*;
+use test_support::{have, sh, unique, Loop, LoopOptions, NsHolder};
 
 fn row(fields: &[&str]) -> MountEntry {
     MountEntry(fields.iter().map(|s| (*s).to_owned()).collect())
@@ -306,8 +306,8 @@ fn a_mount_point_that_holds_something_else_is_mounted_over_once() {
     let dir = tempfile::tempdir().unwrap();
     let mnt = dir.path().join("mnt");
     let shared = mnt.display().to_string();
-    crate::services::cloud_init::host_ns::run_in(&holder.ns(), move || {
-        crate::early_mounts::make_shared(&[shared.as_str()])
+    host::mount_namespace::run_in(&holder.ns(), move || {
+        host::mount_points::make_shared(&[shared.as_str()])
     })
     .unwrap();
     let src = dir.path().join("data");

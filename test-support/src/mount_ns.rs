@@ -1,13 +1,9 @@
-//! Fixtures for the tests that mount for real (they run as root): a mount namespace of their
-//! own to mount into, loop devices, and a check for the tools they call.
+//! A mount namespace of a test's own to mount into, and small command helpers for the tests
+//! that mount for real (they run as root).
 
+use crate::is_root;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-
-/// True when running as root; tests that mount print why they skip otherwise.
-pub fn root() -> bool {
-    ::test_support::is_root()
-}
 
 /// A process in a mount namespace of its own (private propagation), killed on drop; the
 /// namespace and whatever is mounted in it go with it.
@@ -15,7 +11,7 @@ pub struct NsHolder(Child);
 
 impl NsHolder {
     pub fn start() -> Option<NsHolder> {
-        if !root() {
+        if !is_root() {
             return None;
         }
         let child = Command::new("unshare")
@@ -57,9 +53,6 @@ impl Drop for NsHolder {
         let _ = self.0.wait();
     }
 }
-
-// Loop devices and tool checks are shared with the other crates' tests.
-pub use test_support::{have, Loop, LoopOptions};
 
 /// Runs a command and panics with its output when it fails.
 pub fn sh(program: &str, args: &[&str]) {

@@ -1,7 +1,7 @@
 //! Loading kernel modules ourselves (finit_module, dependencies first, from modules.dep), so
 //! neither the initrd nor the system image needs kmod.
 
-use host::modules_dep::ModulesDep;
+use crate::modules_dep::ModulesDep;
 use nix::kmod::{finit_module, ModuleInitFlags};
 use std::collections::HashSet;
 use std::ffi::CString;
@@ -31,7 +31,7 @@ pub struct ModuleIndex {
     dep: ModulesDep,
 }
 
-pub use host::modules_dep::normalize;
+pub use crate::modules_dep::normalize;
 
 impl ModuleIndex {
     /// Reads `DIR/modules.dep` (DIR is `/lib/modules/<release>`).

@@ -92,8 +92,8 @@ fn enter(file: &File, path: &Path) -> Result<(), NsError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::NsHolder;
     use super::*;
+    use test_support::NsHolder;
 
     #[test]
     fn work_runs_in_the_other_namespace_only() {
