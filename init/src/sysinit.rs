@@ -17,9 +17,6 @@ pub const FAILURE_FILE: &str = "/run/ros/sysinit-failure";
 const SYSTEM_DOCKER_LOG: &str = "/var/log/system-docker.log";
 /// How long User Docker may take to answer before the ready line is given up on.
 const USER_DOCKER_WAIT: Duration = Duration::from_secs(180);
-/// Containers that write their own `write_files` from inside (the console, at every start);
-/// the engine uploads everyone else's before the container starts.
-pub const SELF_WRITING: &[&str] = &[crate::services::cloud_init::write_files::DEFAULT_CONTAINER];
 
 pub fn run(loaded: LoadedConfig) -> ExitCode {
     let _ = nix::sys::prctl::set_name(c"ros-sysinit");
@@ -82,7 +79,7 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
         .iter()
         .map(|d| (d.tag.clone(), d.reason.clone()))
         .collect();
-    let engine = sysdocker::admin::engine_for_root(Path::new("/"), options, SELF_WRITING);
+    let engine = sysdocker::admin::engine_for_root(Path::new("/"), options);
     let report = engine
         .up(&project, Scope::System)
         .await

@@ -2,7 +2,6 @@
 //! atomic writes. It knows nothing of Docker; see `docs/config.md` for every key.
 
 pub mod atomic_write;
-pub mod cloud_init;
 pub mod cmdline;
 pub mod diagnostic;
 pub mod document;

@@ -14,19 +14,16 @@ use crate::project::Project;
 /// come first in `warnings`.
 /// The engine boot and `ros service` both run: after an `io.rancher.os.reloadconfig` service
 /// it reloads the project from `root`'s configuration, and it uploads each container's
-/// `write_files` before the container starts, except for `self_writing` containers, which
-/// write their own.
-pub fn engine_for_root(
-    root: &Path,
-    options: crate::EngineOptions,
-    self_writing: &'static [&'static str],
-) -> crate::Engine {
+/// `write_files` before the container starts, except for the default container (the
+/// console), which writes its own.
+pub fn engine_for_root(root: &Path, options: crate::EngineOptions) -> crate::Engine {
+    const SELF_WRITING: &[&str] = &[os_config::model::WriteFile::DEFAULT_CONTAINER];
     let reload_root = root.to_path_buf();
     crate::Engine::new(options)
         .with_reloader(std::sync::Arc::new(move || load_project(&reload_root)))
         .with_container_files(crate::ContainerFiles::from_config(
             root.to_path_buf(),
-            self_writing,
+            SELF_WRITING,
         ))
 }
 

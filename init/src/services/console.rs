@@ -47,8 +47,8 @@ pub fn run() -> Result<(), ConsoleError> {
     }
     // As in RancherOS v1: write_files (no `container:`) and runcmd happen in the console,
     // runcmd after the files, so it can run what write_files put there.
-    super::cloud_init::write_files(&cfg.write_files, "console");
-    let failed = super::cloud_init::run_commands("runcmd", &cfg.runcmd);
+    cloud_init::apply::write_files(&cfg.write_files, "console");
+    let failed = cloud_init::apply::run_commands("runcmd", &cfg.runcmd);
     if failed > 0 {
         tracing::error!(
             failed,

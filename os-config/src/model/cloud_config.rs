@@ -51,6 +51,9 @@ pub struct WriteFile {
 }
 
 impl WriteFile {
+    /// Where a file without `container:` is written: the console writes those itself.
+    pub const DEFAULT_CONTAINER: &'static str = "console";
+
     /// The bytes to write, after `encoding` is undone.
     pub fn decoded_content(&self) -> Result<Vec<u8>, String> {
         use base64::Engine as _;

@@ -125,7 +125,7 @@ fn engine(args: &ServiceArgs, connect_timeout: Duration) -> Engine {
         std::env::var("ROS_NO_PULL").is_ok_and(|v| os_config::truthiness::is_true(&v));
     options.images.allow_pull = !(args.no_pull || no_pull_env);
     // The same engine as at boot: `ros service up ntp` puts ntp's write_files in first.
-    admin::engine_for_root(&args.root, options, init::sysinit::SELF_WRITING)
+    admin::engine_for_root(&args.root, options)
 }
 
 fn project(root: &Path) -> Project {

@@ -9,7 +9,10 @@ use crate::mount::Mounted;
 use crate::network_config;
 use crate::probe::{Ctx, Probed};
 use host::block_devices;
-use os_config::cloud_init::drive::{self, DriveKind};
+pub mod files;
+
+use files as drive;
+pub use files::DriveKind;
 use os_config::metadata::Metadata;
 use os_config::Diagnostic;
 use std::path::{Path, PathBuf};

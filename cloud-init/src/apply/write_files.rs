@@ -8,7 +8,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 /// The container an entry without `container:` belongs to.
-pub const DEFAULT_CONTAINER: &str = "console";
+pub const DEFAULT_CONTAINER: &str = os_config::model::WriteFile::DEFAULT_CONTAINER;
 /// Mode of a new file when `permissions` is not given (cloud-init's default).
 const DEFAULT_MODE: u32 = 0o644;
 

@@ -1,12 +1,12 @@
 //! Decoding user-data as a datasource returns it: gzip (magic `1f 8b`), MIME multipart (its
 //! parts chosen by Content-Type: `text/cloud-config`, `text/x-shellscript`, `text/x-compose`,
 //! or by their first line), then each text part as `#cloud-config`, `#!` script or `#compose`
-//! (`os_config::cloud_init::user_data`). Bad input becomes a diagnostic naming the source (and
+//! (the parent module). Bad input becomes a diagnostic naming the source (and
 //! the MIME part and line where there is one); nothing here panics.
 
+use super::{self as ud, Part, UserData};
 use crate::mime;
 use flate2::read::MultiGzDecoder;
-use os_config::cloud_init::user_data::{self as ud, Part, UserData};
 use os_config::document;
 use os_config::Diagnostic;
 use std::io::Read;

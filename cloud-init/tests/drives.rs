@@ -7,10 +7,10 @@
 
 mod common;
 
+use cloud_init::user_data::UserData;
+use cloud_init::{probe_all, Outcome, ProbeError, ProbeOptions};
 use common::names;
-use datasources::{probe_all, Outcome, ProbeError, ProbeOptions};
 use host::block_devices;
-use os_config::cloud_init::user_data::UserData;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -130,7 +130,7 @@ fn probe_image(
     label: &str,
     fstype: &str,
     datasource: &str,
-) -> Option<datasources::Fetched> {
+) -> Option<cloud_init::Fetched> {
     let dev = Loop::attach(
         image,
         LoopOptions {
@@ -189,7 +189,7 @@ fn probe_image(
     }
 }
 
-fn check_config2(f: &datasources::Fetched, source: &str, device_hint: &str) {
+fn check_config2(f: &cloud_init::Fetched, source: &str, device_hint: &str) {
     assert_eq!(f.source, source);
     assert!(
         f.origin.ends_with("/openstack/latest/user_data"),
@@ -203,7 +203,7 @@ fn check_config2(f: &datasources::Fetched, source: &str, device_hint: &str) {
         if v["hostname"] == yaml_serde::Value::String("from-drive".into())));
 }
 
-fn check_cidata(f: &datasources::Fetched) {
+fn check_cidata(f: &cloud_init::Fetched) {
     assert_eq!(f.source, "nocloud");
     assert_eq!(f.metadata.hostname.as_deref(), Some("cidata-host"));
     assert_eq!(f.metadata.ssh_keys, vec!["ssh-ed25519 AAAAnc nc"]);
@@ -287,7 +287,7 @@ fn cidata_ext4_is_mounted_read_and_unmounted() {
 
     // Saved, it becomes the configuration: boot.yml, metadata with the network.
     let root = tempfile::tempdir().unwrap();
-    let saved = datasources::save(root.path(), &f);
+    let saved = cloud_init::save_fetched(root.path(), &f);
     assert!(saved.diagnostics.is_empty(), "{:?}", saved.diagnostics);
     let cfg = os_config::load(root.path());
     assert_eq!(cfg.config.hostname.as_deref(), Some("from-drive"));

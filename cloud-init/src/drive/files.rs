@@ -1,7 +1,7 @@
 //! Config drives, once mounted: NoCloud (`cidata`: user-data, meta-data, network-config) and
 //! config-2 (`openstack/latest/user_data`, `meta_data.json`).
 
-use crate::metadata::Metadata;
+use os_config::metadata::Metadata;
 use std::io;
 use std::path::{Path, PathBuf};
 

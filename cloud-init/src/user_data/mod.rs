@@ -1,12 +1,15 @@
 //! User-data formats, one text part at a time: `#cloud-config` YAML, `#!` scripts and
 //! `#compose` documents (services for `rancher.services`). Byte-level wrappers (gzip, MIME
-//! multipart) are unwrapped by the `datasources` crate before a part gets here.
+//! multipart) are unwrapped first (`decode`).
 
-use crate::diagnostic::Diagnostic;
-use crate::document;
-use crate::key_path::KeyPath;
-use crate::merge::merge;
-use crate::positions::PositionIndex;
+mod decode;
+pub use decode::{decode, Decoded};
+
+use os_config::document;
+use os_config::key_path::KeyPath;
+use os_config::merge::merge;
+use os_config::positions::PositionIndex;
+use os_config::Diagnostic;
 use std::path::{Path, PathBuf};
 use yaml_serde::{Mapping, Value};
 
@@ -107,7 +110,7 @@ pub fn parse_compose(text: &str, origin: &Path) -> Result<Value, Diagnostic> {
                 vec!["services".into()],
                 format!(
                     "compose `services` must be a map, found {}",
-                    crate::key_path::kind_of(other)
+                    os_config::key_path::kind_of(other)
                 ),
             ))
         }
@@ -131,7 +134,7 @@ pub fn parse_compose(text: &str, origin: &Path) -> Result<Value, Diagnostic> {
                 path,
                 format!(
                     "compose service {name:?} must be a map, found {}",
-                    crate::key_path::kind_of(def)
+                    os_config::key_path::kind_of(def)
                 ),
             ));
         }

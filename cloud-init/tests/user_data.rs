@@ -4,10 +4,10 @@
 
 mod common;
 
+use cloud_init::save;
+use cloud_init::user_data::UserData;
+use cloud_init::{probe_all, Fetched};
 use common::{names, options, HttpServer, Reply};
-use datasources::{probe_all, Fetched};
-use os_config::cloud_init::save;
-use os_config::cloud_init::user_data::UserData;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -119,7 +119,7 @@ fn mime_two_cloud_configs_merge_in_order_and_every_script_is_kept() {
     );
 
     let root = tempfile::tempdir().unwrap();
-    let saved = datasources::save(root.path(), &f);
+    let saved = cloud_init::save_fetched(root.path(), &f);
     assert!(saved.diagnostics.is_empty(), "{:?}", saved.diagnostics);
     let cfg = os_config::load(root.path());
     // The second cloud-config wins where both set a key; maps merge.
@@ -162,7 +162,7 @@ fn compose_user_data_becomes_rancher_services() {
     assert_eq!(f.diagnostics, vec![]);
     assert!(matches!(f.user_data[0].data, UserData::Compose(_)));
     let root = tempfile::tempdir().unwrap();
-    let saved = datasources::save(root.path(), &f);
+    let saved = cloud_init::save_fetched(root.path(), &f);
     assert!(saved.diagnostics.is_empty(), "{:?}", saved.diagnostics);
     let cfg = os_config::load(root.path());
     let web = &cfg.config.rancher.services["web"];
@@ -199,7 +199,7 @@ fn malformed_yaml_names_the_file_and_line() {
 
     // Saving keeps the good part and reports the bad one; nothing panics.
     let root = tempfile::tempdir().unwrap();
-    let saved = datasources::save(root.path(), &f);
+    let saved = cloud_init::save_fetched(root.path(), &f);
     assert_eq!(saved.diagnostics.len(), 1);
     assert_eq!(
         os_config::load(root.path()).config.hostname.as_deref(),
@@ -269,6 +269,6 @@ fn a_file_larger_than_the_limit_is_refused() {
     let report = probe_all(&names(&[&format!("file:{}", missing.display())]), &opts);
     assert!(matches!(
         &report.sources[0].outcome,
-        datasources::Outcome::NotPresent(why) if why.ends_with("nope: no such file")
+        cloud_init::Outcome::NotPresent(why) if why.ends_with("nope: no such file")
     ));
 }

@@ -3,9 +3,9 @@
 
 mod common;
 
+use cloud_init::user_data::UserData;
+use cloud_init::{probe_all, Outcome, ProbeError};
 use common::{names, options, HttpServer, Reply, Request};
-use datasources::{probe_all, Outcome, ProbeError};
-use os_config::cloud_init::user_data::UserData;
 use std::io::{Read, Write};
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ fn ec2_routes(req: &Request, require_token: bool) -> Reply {
     }
 }
 
-fn found(report: &datasources::ProbeReport) -> &datasources::Fetched {
+fn found(report: &cloud_init::ProbeReport) -> &cloud_init::Fetched {
     match report.fetched() {
         Some(f) => f,
         None => panic!(

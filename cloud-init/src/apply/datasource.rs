@@ -2,7 +2,7 @@
 //! first one in line returned as configuration layers (`datasources` crate). With nothing
 //! found, what an earlier boot saved stays in effect.
 
-use datasources::{Datasource, ProbeOptions, ProbeReport};
+use crate::{Datasource, ProbeOptions, ProbeReport};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -11,36 +11,28 @@ const NETCONF_APPLIED: &str = "/run/ros/netconf/applied";
 /// Beyond `dhcp_timeout`: netconf's own start and the static configuration.
 const NETCONF_SLACK: Duration = Duration::from_secs(15);
 
-/// Probes, logs one line per datasource, and saves the winner's data under `root`.
-pub fn read_and_save(root: &Path) {
-    let before = os_config::load(root);
-    let names = &before.config.rancher.cloud_init.datasources;
+/// Probes, logs one line per datasource, and saves the winner's data under `root`. `before` is
+/// the configuration as it stood before this save (the caller loaded it once).
+pub fn read_and_save(root: &Path, before: &os_config::model::CloudConfig) {
+    let names = &before.rancher.cloud_init.datasources;
     if needs_network(names) {
-        let dhcp = before.config.rancher.network.dhcp_timeout.unwrap_or(10);
+        let dhcp = before.rancher.network.dhcp_timeout.unwrap_or(10);
         wait_for_network(Duration::from_secs(dhcp) + NETCONF_SLACK);
     }
-    let report = datasources::probe_all(names, &ProbeOptions::default());
+    let report = crate::probe_all(names, &ProbeOptions::default());
     log_report(&report);
     let Some(fetched) = report.fetched() else {
         tracing::info!(datasources = ?names, elapsed_ms = report.elapsed.as_millis() as u64,
             "cloud-init: no datasource answered; keeping what was saved before");
         return;
     };
-    for d in &fetched.diagnostics {
-        tracing::error!(source = %fetched.source, "cloud-init: {d}");
-    }
-    let saved = datasources::save(root, fetched);
-    for d in &saved.diagnostics {
-        tracing::error!("cloud-init: {d}");
-    }
-    for f in &saved.files {
-        tracing::info!(file = %f.display(), source = %fetched.source, "cloud-init: saved");
-    }
+    // save_fetched logs each diagnostic and file once.
+    crate::save_fetched(root, fetched);
 }
 
 /// True when a configured datasource asks a server (or the cmdline names a URL).
 fn needs_network(names: &[String]) -> bool {
-    datasources::source::expand(names)
+    crate::source::expand(names)
         .iter()
         .any(|(_, ds)| matches!(ds, Ok(d) if !d.is_local() || matches!(d, Datasource::Cmdline)))
 }
@@ -68,7 +60,7 @@ fn wait_for_network(limit: Duration) {
 fn log_report(report: &ProbeReport) {
     for s in &report.sources {
         match &s.outcome {
-            datasources::Outcome::Failed(_) | datasources::Outcome::TimedOut => {
+            crate::Outcome::Failed(_) | crate::Outcome::TimedOut => {
                 tracing::warn!("cloud-init: {s}")
             }
             _ => tracing::info!("cloud-init: {s}"),

@@ -5,10 +5,11 @@
 //! one: a stale `boot.yml`, `metadata` or script is removed. Invalid parts are reported, never
 //! merged.
 
-use super::user_data::{self, Part, UserData};
-use crate::diagnostic::Diagnostic;
-use crate::metadata::Metadata;
-use crate::paths;
+use crate::fetched::Fetched;
+use crate::user_data::{self, Part, UserData};
+use os_config::metadata::Metadata;
+use os_config::paths;
+use os_config::Diagnostic;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -77,7 +78,7 @@ pub fn save_parts(root: &Path, parts: &[Part], raw: Option<&[u8]>, metadata: &Me
                 &mut out,
                 boot,
                 format!("#cloud-config\n{text}").as_bytes(),
-                crate::CONFIG_FILE_MODE,
+                os_config::CONFIG_FILE_MODE,
             ),
             Err(e) => out.diagnostics.push(
                 Diagnostic::error("", format!("cannot serialise user-data: {e}"))
@@ -100,7 +101,7 @@ pub fn save_parts(root: &Path, parts: &[Part], raw: Option<&[u8]>, metadata: &Me
 
     let raw_path = conf.join(RAW_USER_DATA);
     match raw {
-        Some(bytes) => write(&mut out, raw_path, bytes, crate::CONFIG_FILE_MODE),
+        Some(bytes) => write(&mut out, raw_path, bytes, os_config::CONFIG_FILE_MODE),
         None => remove(&mut out, raw_path),
     }
 
@@ -109,7 +110,12 @@ pub fn save_parts(root: &Path, parts: &[Part], raw: Option<&[u8]>, metadata: &Me
         remove(&mut out, md_path);
     } else {
         match yaml_serde::to_string(&metadata.to_value()) {
-            Ok(text) => write(&mut out, md_path, text.as_bytes(), crate::CONFIG_FILE_MODE),
+            Ok(text) => write(
+                &mut out,
+                md_path,
+                text.as_bytes(),
+                os_config::CONFIG_FILE_MODE,
+            ),
             Err(e) => out.diagnostics.push(
                 Diagnostic::error("", format!("cannot serialise metadata: {e}"))
                     .in_file(Some(md_path)),
@@ -140,7 +146,7 @@ fn file_name(name: &str) -> String {
 }
 
 fn write(out: &mut Saved, path: PathBuf, bytes: &[u8], mode: u32) {
-    match crate::atomic_write(&path, bytes, mode) {
+    match os_config::atomic_write(&path, bytes, mode) {
         Ok(()) => out.files.push(path),
         Err(e) => out
             .diagnostics
@@ -170,6 +176,34 @@ fn clear_dir(out: &mut Saved, dir: &Path) {
     }
 }
 
+/// Saves the winning datasource's `fetched` data under `root` (`/` on a running system),
+/// replacing an earlier save. The fetch's own diagnostics come first; each is logged once, here.
+pub fn save_fetched(root: &Path, fetched: &Fetched) -> Saved {
+    let mut saved = save_parts(
+        root,
+        &fetched.user_data,
+        fetched.raw_user_data.as_deref(),
+        &fetched.metadata,
+    );
+    let mut diagnostics = fetched.diagnostics.clone();
+    diagnostics.append(&mut saved.diagnostics);
+    saved.diagnostics = diagnostics;
+    for d in &saved.diagnostics {
+        if d.is_error() {
+            tracing::error!(datasource = %fetched.source, "cloud-init: {d}");
+        } else {
+            tracing::warn!(datasource = %fetched.source, "cloud-init: {d}");
+        }
+    }
+    for f in &saved.files {
+        tracing::info!(datasource = %fetched.source, file = %f.display(), "cloud-init: saved");
+    }
+    for f in &saved.removed {
+        tracing::info!(datasource = %fetched.source, file = %f.display(), "cloud-init: removed the stale file");
+    }
+    saved
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,7 +221,7 @@ mod tests {
         let saved = save(root.path(), Some(ud), &md);
         assert!(saved.diagnostics.is_empty(), "{:?}", saved.diagnostics);
         assert_eq!(saved.files.len(), 2);
-        let loaded = crate::load(root.path());
+        let loaded = os_config::load(root.path());
         assert!(loaded.config.rancher.debug);
         assert_eq!(loaded.config.hostname.as_deref(), Some("md-host"));
         assert_eq!(loaded.config.ssh_authorized_keys, vec!["ssh-rsa AAA k"]);
@@ -246,7 +280,7 @@ mod tests {
             std::fs::read(conf_dir(root.path()).join("user-data")).unwrap(),
             b"raw bytes"
         );
-        let loaded = crate::load(root.path());
+        let loaded = os_config::load(root.path());
         assert_eq!(loaded.config.hostname.as_deref(), Some("b"));
         assert!(loaded.config.rancher.debug);
 

@@ -4,8 +4,8 @@
 
 mod common;
 
+use cloud_init::{probe_all, Outcome, ProbeError};
 use common::{closed_port_url, names, options, Blackhole, HttpServer, Reply};
-use datasources::{probe_all, Outcome, ProbeError};
 use std::time::{Duration, Instant};
 
 const SLACK: Duration = Duration::from_millis(1500);

@@ -161,14 +161,10 @@ pub fn probe_one(name: &str, ds: &Datasource, opts: &ProbeOptions, budget: Durat
         deadline: Instant::now() + budget,
     };
     let result = match ds {
-        Datasource::ConfigDrive { dir } => drive::probe(
-            &ctx,
-            os_config::cloud_init::drive::DriveKind::ConfigDrive,
-            dir,
-        ),
-        Datasource::NoCloud { dir } => {
-            drive::probe(&ctx, os_config::cloud_init::drive::DriveKind::NoCloud, dir)
+        Datasource::ConfigDrive { dir } => {
+            drive::probe(&ctx, crate::drive::DriveKind::ConfigDrive, dir)
         }
+        Datasource::NoCloud { dir } => drive::probe(&ctx, crate::drive::DriveKind::NoCloud, dir),
         Datasource::Cmdline => url::probe_cmdline(&ctx),
         Datasource::Url(u) => url::probe_url(&ctx, u),
         Datasource::File(p) => file::probe(&ctx, p),

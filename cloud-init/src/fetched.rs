@@ -2,7 +2,7 @@
 //! (hostname, SSH keys, network) and the problems found while reading them.
 
 use crate::user_data;
-use os_config::cloud_init::user_data::Part;
+use crate::user_data::Part;
 use os_config::metadata::Metadata;
 use os_config::Diagnostic;
 

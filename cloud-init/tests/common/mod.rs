@@ -237,13 +237,13 @@ pub fn closed_port_url() -> String {
 }
 
 /// Options pointing every metadata service at `url`, with short timeouts for tests.
-pub fn options(url: &str) -> datasources::ProbeOptions {
-    datasources::ProbeOptions {
+pub fn options(url: &str) -> cloud_init::ProbeOptions {
+    cloud_init::ProbeOptions {
         connect_timeout: Duration::from_secs(2),
         probe_timeout: Duration::from_secs(5),
         total_timeout: Duration::from_secs(10),
         cmdline: Some(String::new()),
-        ..datasources::ProbeOptions::default()
+        ..cloud_init::ProbeOptions::default()
     }
     .with_metadata_url(url)
 }

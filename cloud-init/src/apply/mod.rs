@@ -33,8 +33,10 @@ use std::path::Path;
 
 pub fn run() {
     let root = Path::new("/");
-    let network_before = os_config::load(root).config.rancher.network;
-    datasource::read_and_save(root);
+    // Loaded twice in all: before the save, and after it for what the save changed.
+    let before = os_config::load(root).config;
+    datasource::read_and_save(root, &before);
+    let network_before = before.rancher.network;
 
     let loaded = os_config::load(root);
     network_reload::notify_if_changed(&network_before, &loaded.config.rancher.network);
