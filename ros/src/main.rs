@@ -10,7 +10,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let argv0 = std::env::args().next().unwrap_or_default();
     match personality::from_argv0(&argv0) {
-        Personality::Init => init::run(),
+        Personality::Init => pid1::run(),
         Personality::SystemDocker => report(cli::system_docker::run(
             std::env::args_os().skip(1).collect(),
         )),

@@ -42,7 +42,6 @@ pub enum Entrypoint {
 }
 
 pub fn run(e: Entrypoint) -> Result<()> {
-    use init::services;
     match e {
         Entrypoint::ConsoleInit => services::console::run().map_err(|e| anyhow!(e)),
         Entrypoint::Ntpd => Err(anyhow!("cannot start chronyd: {}", services::ntp::run())),
@@ -69,7 +68,7 @@ pub fn run(e: Entrypoint) -> Result<()> {
         }
         Entrypoint::Netconf => run_netconf(),
         Entrypoint::CloudInitExecute => {
-            services::cloud_init::run();
+            cloud_init::run();
             Ok(())
         }
         Entrypoint::BootScripts => match services::boot_scripts::run() {

@@ -96,7 +96,7 @@ pub fn run(args: InstallArgs) -> Result<()> {
         return Ok(());
     }
     println!("Rebooting.");
-    init::power::request(init::power::PowerAction::Reboot).context("asking PID 1 to reboot")
+    pid1::power::request(pid1::power::PowerAction::Reboot).context("asking PID 1 to reboot")
 }
 
 /// The cloud-config must parse and fit the model: an install never seeds a broken config.

@@ -60,16 +60,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Install(args) => install::run(args),
         Command::Os(args) => os::run(args),
         Command::Entrypoint(e) => entrypoints::run(e),
-        Command::Reboot(args) => power::run(init::power::PowerAction::Reboot, &args),
-        Command::Poweroff(args) => power::run(init::power::PowerAction::Poweroff, &args),
-        Command::Halt(args) => power::run(init::power::PowerAction::Halt, &args),
+        Command::Reboot(args) => power::run(pid1::power::PowerAction::Reboot, &args),
+        Command::Poweroff(args) => power::run(pid1::power::PowerAction::Poweroff, &args),
+        Command::Halt(args) => power::run(pid1::power::PowerAction::Halt, &args),
         Command::Completion { shell } => completion::run(shell),
     }
 }
 
 /// `reboot`, `poweroff`, `halt` and `shutdown` started under their own names.
 pub fn power_personality(name: &str) -> anyhow::Result<()> {
-    use init::power::PowerAction;
+    use pid1::power::PowerAction;
     #[derive(Debug, Parser)]
     struct Plain {
         #[command(flatten)]

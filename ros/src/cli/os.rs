@@ -248,7 +248,7 @@ fn finish(no_reboot: bool) -> Result<()> {
         return Ok(());
     }
     println!("Rebooting.");
-    init::power::request(init::power::PowerAction::Reboot).context("asking PID 1 to reboot")
+    pid1::power::request(pid1::power::PowerAction::Reboot).context("asking PID 1 to reboot")
 }
 
 /// Downloads to the state partition (RAM is too small for a bundle on small machines).

@@ -2,7 +2,7 @@
 //! `-f` do it at once.
 
 use anyhow::{bail, Context, Result};
-use init::power::{self, PowerAction};
+use pid1::power::{self, PowerAction};
 
 /// The arguments `reboot`, `poweroff` and `halt` accept.
 #[derive(Debug, clap::Args)]

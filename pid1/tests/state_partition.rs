@@ -3,11 +3,11 @@
 //! Needs root, losetup and mke2fs; without them each test prints SKIPPED and passes. Loop
 //! devices and mounts are released on drop, also when an assertion fails.
 
-use init::state_partition::{
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use pid1::state_partition::{
     self, blank_check_device, decide, mount_oem, mount_state, BlankCheck, Decision, EarlyLayers,
     Env, Settings, StateDevice, STATE_LABEL,
 };
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;

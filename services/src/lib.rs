@@ -3,7 +3,6 @@
 //! every system container, so each is `ros <service-command>`.
 
 pub mod boot_scripts;
-pub use cloud_init;
 pub mod console;
 pub mod ntp;
 pub mod respawn;
