@@ -4,7 +4,7 @@
 //! cpio member carrying the squashfs (already compressed) at /ros/system.squashfs, preceded by
 //! its sidecar /ros/system.squashfs.json (size and SHA-256). The sidecar comes first so that it
 //! survives when the kernel runs out of RAM partway through the image: PID 1 then tells a
-//! truncated image from a whole one without hashing it (init/src/system_image.rs).
+//! truncated image from a whole one without hashing it (pid1/src/system_image.rs).
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -28,14 +28,14 @@ use crate::stage_cache::{self, Key};
 
 /// Path of the squashfs inside the initramfs; PID 1 looks there first.
 pub const SQUASHFS_PATH: &str = "ros/system.squashfs";
-/// The squashfs's sidecar, in the initrd and on the ISO (init/src/system_image.rs:
+/// The squashfs's sidecar, in the initrd and on the ISO (pid1/src/system_image.rs:
 /// INITRD_SIDECAR, MEDIUM_SIDECAR).
 pub const SIDECAR_PATH: &str = "ros/system.squashfs.json";
 /// Debian packages unpacked (with their dependencies) into a root of their own, from which the
 /// initrd takes single binaries: e2fsprogs for mke2fs.
 const TOOL_PACKAGES: &[&str] = &["e2fsprogs"];
 /// mke2fs and its configuration in that root, and where PID 1 finds them in the initrd
-/// (init/src/state_partition.rs: INITRD_MKE2FS, INITRD_MKE2FS_CONF).
+/// (pid1/src/state_partition.rs: INITRD_MKE2FS, INITRD_MKE2FS_CONF).
 const MKE2FS: &str = "usr/sbin/mke2fs";
 const MKE2FS_CONF: &str = "etc/mke2fs.conf";
 const INITRD_MKE2FS: &str = "ros/mke2fs";

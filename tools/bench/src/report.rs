@@ -1,4 +1,4 @@
-//! The results file (`bench/results/<date>-<commit>.json`) and its markdown table.
+//! The results file (`tools/bench/results/<date>-<commit>.json`) and its markdown table.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `/run/ros/boot-timeline.json` as PID 1 writes it (init/src/timeline.rs); only the fields
+/// `/run/ros/boot-timeline.json` as PID 1 writes it (pid1/src/timeline.rs); only the fields
 /// the benchmark reads.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timeline {

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 pub const ROS_PID1: &str = "ros-init";
 /// ros's ready line: `ros: ready in 97.3 s` (guest seconds since the kernel started).
 pub const ROS_READY: &str = r"ros: ready in ([0-9]+(?:\.[0-9]+)?) s";
-/// The baseline's /init prints these (bench/baseline/init).
+/// The baseline's /init prints these (tools/bench/baseline/init).
 pub const BASELINE_INIT: &str = r"bench-baseline: init ([0-9.]+)";
 pub const BASELINE_DOCKERD: &str = r"bench-baseline: dockerd ready ([0-9.]+)";
 pub const BASELINE_LOADED: &str = r"bench-baseline: image loaded ([0-9.]+)";

@@ -1,6 +1,6 @@
 //! `ros-build baseline`: the benchmark's baseline, "a kernel plus a container engine". A
 //! zstd-compressed initramfs for dist/vmlinuz (the very kernel ros boots) whose /init is
-//! `bench/baseline/init`, a busybox shell script that starts one dockerd from the same Debian
+//! `tools/bench/baseline/init`, a busybox shell script that starts one dockerd from the same Debian
 //! docker.io/containerd/runc packages as the system image, loads dist/images/base.tar and runs
 //! one container. Written to dist/bench/baseline-initrd and reused while its inputs are
 //! unchanged; the unpacked packages live in ~/.cache/ros/baseline.
@@ -43,7 +43,7 @@ pub struct BaselineArgs {
     #[arg(long, default_value = "dist")]
     pub dist: PathBuf,
     /// The baseline's /init script.
-    #[arg(long, default_value = "bench/baseline/init")]
+    #[arg(long, default_value = "tools/bench/baseline/init")]
     pub init: PathBuf,
     /// Where to write the initramfs (default: <dist>/bench/baseline-initrd).
     #[arg(long)]

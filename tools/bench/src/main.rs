@@ -1,5 +1,5 @@
 //! ros-bench: boots ros and the baseline alternately under identical QEMU settings, searches
-//! the smallest memory each needs, and writes bench/results/<date>-<commit>.{json,svg}.
+//! the smallest memory each needs, and writes tools/bench/results/<date>-<commit>.{json,svg}.
 //! `scripts/bench` builds it and the baseline, then runs it.
 
 use std::path::{Path, PathBuf};
@@ -51,7 +51,7 @@ struct Args {
     #[arg(long, default_value = "target/release/ros")]
     ros: PathBuf,
     /// Where the results go.
-    #[arg(long, default_value = "bench/results")]
+    #[arg(long, default_value = "tools/bench/results")]
     out: PathBuf,
 }
 
