@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod block_devices;
+pub mod boot_timeline;
 pub mod fs_probe;
 pub mod kernel_modules;
 pub mod modules_dep;

@@ -51,7 +51,7 @@ pub fn run() -> ExitCode {
         Ok(loaded) => loaded,
         Err(e) => recovery::shell(&e.to_string()),
     };
-    timeline.save(&Timeline::default_path());
+    crate::timeline::save(&timeline, &Timeline::default_path());
     supervise(loaded)
 }
 

@@ -62,7 +62,7 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
         .await
         .map_err(|e| format!("System Docker never answered: {e}"))?;
     tl.step("system-docker-ready");
-    tl.save(&tl_path);
+    timeline::save(&tl, &tl_path);
     tracing::info!(pid = supervisor.pid(), "System Docker is up");
 
     let project = Project::from_value(&loaded.value, Path::new("/"));
@@ -97,12 +97,12 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
     if let Ok(client) = engine.client(Scope::System).await {
         record_service_times(&mut tl, client, &report).await;
     }
-    tl.save(&tl_path);
+    timeline::save(&tl, &tl_path);
 
     if announce_ready(&engine, &mut tl).await {
         bring_up_user_services(&engine, &project).await;
     }
-    tl.save(&tl_path);
+    timeline::save(&tl, &tl_path);
 
     let keeper = match engine.client(Scope::System).await {
         Ok(c) => Some(tokio::spawn(crate::service_keeper::run(

@@ -1,7 +1,7 @@
 //! `ros boot-time`: the boot timeline as a table, or as an SVG waterfall chart.
 
 use anyhow::{Context, Result};
-use pid1::timeline::{Timeline, TIMELINE_PATH};
+use host::boot_timeline::{Timeline, TIMELINE_PATH};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -134,7 +134,7 @@ pub fn run(args: BootTimeArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pid1::timeline::Event;
+    use host::boot_timeline::Event;
 
     fn ev(name: &str, kind: &str, t: f64) -> Event {
         Event {

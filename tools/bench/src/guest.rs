@@ -3,73 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// `/run/ros/boot-timeline.json` as PID 1 writes it (pid1/src/timeline.rs); only the fields
-/// the benchmark reads.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Timeline {
-    pub events: Vec<Event>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    pub name: String,
-    pub kind: String,
-    /// Seconds since the kernel started (CLOCK_BOOTTIME).
-    pub t: f64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
-impl Timeline {
-    pub fn parse(json: &str) -> Option<Timeline> {
-        serde_json::from_str(json).ok()
-    }
-
-    /// Whether the timeline is complete: it has the `ready` step.
-    pub fn has_ready(&self) -> bool {
-        self.events
-            .iter()
-            .any(|e| e.name == "ready" && e.kind == "step")
-    }
-
-    /// Each PID 1 / sysinit step (`step:<name>`, its first time) and each service
-    /// (`service:<name>`: when it was ready — `ready` if recorded, else `exited` for a
-    /// one-shot, which blocks its dependents until then, else `started`), in time order.
-    pub fn figures(&self) -> Vec<(String, f64)> {
-        let mut out: Vec<(String, f64)> = Vec::new();
-        for e in self.events.iter().filter(|e| e.kind == "step") {
-            let key = format!("step:{}", e.name);
-            if !out.iter().any(|(k, _)| *k == key) {
-                out.push((key, e.t));
-            }
-        }
-        let mut services: Vec<&str> = Vec::new();
-        for e in &self.events {
-            if e.name.starts_with("service:") && !services.contains(&e.name.as_str()) {
-                services.push(&e.name);
-            }
-        }
-        for name in services {
-            let at = |kind: &str| {
-                self.events
-                    .iter()
-                    .filter(|e| e.name == name && e.kind == kind)
-                    .map(|e| e.t)
-                    .fold(None, |acc: Option<f64>, t| {
-                        Some(acc.map_or(t, |a| a.max(t)))
-                    })
-            };
-            if let Some(t) = at("ready")
-                .or_else(|| at("exited"))
-                .or_else(|| at("started"))
-            {
-                out.push((name.to_string(), t));
-            }
-        }
-        out.sort_by(|a, b| a.1.total_cmp(&b.1));
-        out
-    }
-}
+pub use host::boot_timeline::{Event, Timeline};
 
 /// The shell script run in the guest (as root) for the memory figures: MemTotal and
 /// MemAvailable, then `proc PID COMM RSS_KIB CMDLINE` for PID 1 and every dockerd.
