@@ -45,4 +45,21 @@ impl Fetched {
             diagnostics,
         }
     }
+
+    /// A metadata service's answer: user-data, hostname and keys, no network and no problems
+    /// of its own (EC2, GCE).
+    pub fn from_service(
+        source: &str,
+        origin: &str,
+        raw: Option<Vec<u8>>,
+        hostname: Option<String>,
+        ssh_keys: Vec<String>,
+    ) -> Fetched {
+        let metadata = Metadata {
+            hostname,
+            ssh_keys,
+            network: None,
+        };
+        Fetched::new(source, origin, raw, metadata, Vec::new())
+    }
 }

@@ -8,7 +8,6 @@ use crate::error::ProbeError;
 use crate::fetched::Fetched;
 use crate::http::{Http, Proxies};
 use crate::probe::{absent_or, Ctx, Probed};
-use os_config::metadata::Metadata;
 use reqwest::Method;
 
 pub const FLAVOR_HEADER: &str = "Metadata-Flavor";
@@ -62,17 +61,8 @@ pub(crate) fn probe(ctx: &Ctx) -> Result<Probed, ProbeError> {
             }
         }
     }
-    let metadata = Metadata {
-        hostname,
-        ssh_keys,
-        network: None,
-    };
-    Ok(Probed::found(Fetched::new(
-        ctx.name,
-        &ud_url,
-        user_data,
-        metadata,
-        Vec::new(),
+    Ok(Probed::found(Fetched::from_service(
+        ctx.name, &ud_url, user_data, hostname, ssh_keys,
     )))
 }
 

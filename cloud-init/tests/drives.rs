@@ -31,14 +31,7 @@ fn is_root() -> bool {
     test_support::is_root() && Path::new("/dev/loop-control").exists()
 }
 
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use test_support::run;
 
 fn kernel_has(fstype: &str) -> bool {
     std::fs::read_to_string("/proc/filesystems")

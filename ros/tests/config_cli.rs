@@ -1,10 +1,9 @@
 //! `ros config` end to end: the real binary against a temporary root.
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 struct Root {
     dir: tempfile::TempDir,
@@ -39,23 +38,14 @@ impl Root {
         self.ros_stdin(args, "")
     }
     fn ros_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ros"))
-            .arg("config")
-            .args(args)
-            .arg("--root")
-            .arg(self.dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        test_support::run_with_stdin(
+            Command::new(env!("CARGO_BIN_EXE_ros"))
+                .arg("config")
+                .args(args)
+                .arg("--root")
+                .arg(self.dir.path()),
+            stdin,
+        )
     }
 }
 

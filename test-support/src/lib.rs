@@ -5,7 +5,7 @@
 mod dockerd;
 pub use dockerd::TestDockerd;
 mod mount_ns;
-pub use mount_ns::{sh, unique, NsHolder};
+pub use mount_ns::{run, run_with_stdin, sh, unique, NsHolder};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -322,20 +322,13 @@ mod tests {
             .set_len(96 << 20)
             .unwrap();
         let table = "label: gpt\nstart=2048, size=65536, type=linux\n";
-        let mut child = Command::new("sfdisk")
-            .arg("--quiet")
-            .arg(&img)
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(table.as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success());
+        let out =
+            test_support::run_with_stdin(Command::new("sfdisk").arg("--quiet").arg(&img), table);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let Some(lo) = Loop::try_attach(
             &img,
             LoopOptions {

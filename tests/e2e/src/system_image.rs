@@ -4,14 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use test_support::run;
 
 /// Unpacks `squashfs` into `dir/root` and returns that root (the image's /usr).
 pub fn unpack_system_image(squashfs: &Path, dir: &Path) -> PathBuf {
