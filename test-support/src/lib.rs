@@ -3,6 +3,7 @@
 //! Test-only: no shipping binary depends on it (sysdocker only through its `testing` feature).
 
 mod dockerd;
+pub mod http_server;
 pub use dockerd::TestDockerd;
 mod mount_ns;
 pub use mount_ns::{run, run_with_stdin, sh, unique, NsHolder};
