@@ -1,8 +1,11 @@
-//! HTTP for the datasources: one blocking client per probe, with a connect timeout and a
-//! deadline that bounds every request the probe makes, bodies included, and a size limit.
+//! HTTP for the datasources: one blocking client per probe (built by `host::http_client`),
+//! with a connect timeout and a deadline that bounds every request the probe makes, bodies
+//! included, and a size limit.
 
 use crate::error::ProbeError;
 use crate::probe::Ctx;
+pub(crate) use host::http_client::Proxies;
+use host::http_client::{self, Settings};
 use reqwest::blocking::Client;
 use reqwest::Method;
 use std::io::Read;
@@ -22,27 +25,18 @@ pub(crate) struct Response {
     pub body: Vec<u8>,
 }
 
-/// Whether requests may go through the proxies named in the environment. Metadata services
-/// are link-local and never do; `url:` and `cloud-config-url` may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Proxies {
-    Never,
-    FromEnvironment,
-}
-
 impl Http {
+    /// Metadata services are link-local and pass `Proxies::Never`; `url:` and
+    /// `cloud-config-url` may go through the environment's proxies.
     pub fn new(ctx: &Ctx, proxies: Proxies) -> Result<Http, ProbeError> {
         let opts = ctx.opts;
-        let mut builder = Client::builder()
-            .connect_timeout(opts.connect_timeout)
-            .timeout(ctx.budget)
-            .user_agent(concat!("ros-cloud-init/", env!("CARGO_PKG_VERSION")));
-        if proxies == Proxies::Never {
-            builder = builder.no_proxy();
-        }
-        let client = builder
-            .build()
-            .map_err(|e| ProbeError::Spawn(format!("HTTP client: {}", chain(&e))))?;
+        let client = http_client::blocking(&Settings {
+            component: Some("cloud-init"),
+            connect_timeout: Some(opts.connect_timeout),
+            timeout: Some(ctx.budget),
+            proxies,
+        })
+        .map_err(|e| ProbeError::Spawn(format!("HTTP client: {}", chain(&e))))?;
         Ok(Http {
             client,
             deadline: ctx.deadline,

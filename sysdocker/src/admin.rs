@@ -164,10 +164,11 @@ pub fn known_services(root: &Path, project: &Project) -> Vec<KnownService> {
 
 /// Fetches a service definition over HTTP(S), bounded to 30 s.
 async fn fetch(url: &str) -> Result<Vec<u8>> {
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .map_err(|e| Error::Config(format!("{url}: {e}")))?;
+    let client = host::http_client::asynchronous(&host::http_client::Settings {
+        timeout: Some(std::time::Duration::from_secs(30)),
+        ..Default::default()
+    })
+    .map_err(|e| Error::Config(format!("{url}: {e}")))?;
     let resp = client
         .get(url)
         .send()

@@ -257,9 +257,8 @@ fn download(url: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let out = dir.join("download.bundle");
     println!("downloading {url} ...");
-    let mut resp = reqwest::blocking::Client::builder()
-        .timeout(None)
-        .build()?
+    // No total timeout: a bundle is hundreds of MB on links of any speed.
+    let mut resp = host::http_client::blocking(&Default::default())?
         .get(url)
         .send()
         .and_then(|r| r.error_for_status())
