@@ -21,12 +21,14 @@ pub mod hostname;
 pub mod hotplug;
 pub mod links;
 pub mod matching;
+pub mod service;
 pub mod static_addr;
 pub mod vlan;
 
 pub use apply::{apply_once, run, ApplyReport, Netconf};
 pub use error::{Error, Result};
 pub use os_config::model::network::{DnsConfig, InterfaceConfig, NetworkConfig};
+pub use service::{config_from_root, service_options, ServiceConfig};
 
 use std::fmt;
 use std::path::PathBuf;

@@ -78,38 +78,9 @@ pub fn run(e: Entrypoint) -> Result<()> {
     }
 }
 
-/// The network service: `rancher.network` from the merged config, with the user's own
-/// `dns` kept apart so that DHCP can rank between it and the defaults. SIGHUP re-reads it.
+/// The network service; what it applies and its DNS precedence come from `netconf::service`.
 fn run_netconf() -> Result<()> {
-    use std::path::Path;
-    fn load() -> (netconf::NetworkConfig, netconf::DnsConfig, Option<String>) {
-        let root = Path::new("/");
-        let all = os_config::load(root).config;
-        let user = os_config::load_with(root, os_config::LoadOptions { defaults: false }).config;
-        let mut net = all.rancher.network.clone();
-        net.dns = user.rancher.network.dns;
-        // Defaults: the built-in layer's dns, else rancher.defaults.network.dns.
-        let mut defaults = all.rancher.network.dns;
-        if defaults.nameservers.is_empty() && defaults.search.is_empty() {
-            defaults = all.rancher.defaults.network.dns;
-        }
-        (net, defaults, all.hostname)
-    }
-    let (config, default_dns, configured_host) = load();
-    // Without a configured name, DHCP's wins over the name the host already has.
-    let current = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let opts = netconf::RunOptions {
-        default_dns,
-        hostname: Some(netconf::HostnameSources {
-            configured: configured_host,
-            metadata: None,
-            default: current.trim().to_owned(),
-            hosts_file: "/etc/hosts".into(),
-            set_kernel_hostname: true,
-        }),
-        reload: Some(std::sync::Arc::new(|| load().0)),
-        ..netconf::RunOptions::default()
-    };
+    let (config, opts) = netconf::service_options(std::path::Path::new("/"));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
