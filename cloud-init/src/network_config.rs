@@ -7,6 +7,33 @@
 use std::net::Ipv4Addr;
 use yaml_serde::{Mapping, Value};
 
+/// A network config this translation cannot use (reported as an error diagnostic).
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkConfigError {
+    #[error("network-config needs `version: 1` or `version: 2`")]
+    NoVersion,
+    #[error("network-config version 1 needs a `config` list")]
+    NoConfigList,
+    #[error("{at}: a static subnet needs an address")]
+    NoAddress { at: String },
+    #[error("{at}: {source}")]
+    Netmask {
+        at: String,
+        #[source]
+        source: BadNetmask,
+    },
+    #[error("network-config `ethernets` must be a map")]
+    EthernetsNotAMap,
+}
+
+/// A netmask that is neither a prefix length nor a dotted IPv4 mask.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid netmask {netmask:?} for {addr}")]
+pub struct BadNetmask {
+    addr: String,
+    netmask: String,
+}
+
 /// Builds a `rancher.network` fragment: `interfaces` keyed by name or `mac=…`, and `dns`.
 #[derive(Debug, Default)]
 pub(crate) struct NetworkBuilder {
@@ -143,21 +170,24 @@ pub(crate) fn prefix_len(netmask: &str) -> Option<u32> {
 }
 
 /// `addr` with its prefix: kept when it has one, else from `netmask`, else a host address.
-pub(crate) fn cidr(addr: &str, netmask: Option<&str>) -> Result<String, String> {
+pub(crate) fn cidr(addr: &str, netmask: Option<&str>) -> Result<String, BadNetmask> {
     if addr.contains('/') {
         return Ok(addr.to_owned());
     }
     match netmask {
         Some(m) => prefix_len(m)
             .map(|p| format!("{addr}/{p}"))
-            .ok_or_else(|| format!("invalid netmask {m:?} for {addr}")),
+            .ok_or_else(|| BadNetmask {
+                addr: addr.to_owned(),
+                netmask: m.to_owned(),
+            }),
         None => Ok(addr.to_owned()),
     }
 }
 
 /// The translated fragment (or `None` for an empty config) and warnings about what was
 /// skipped. An error means the document is not a network config this understands.
-pub fn translate(doc: &Value) -> Result<(Option<Value>, Vec<String>), String> {
+pub fn translate(doc: &Value) -> Result<(Option<Value>, Vec<String>), NetworkConfigError> {
     // Both `network: {version: ...}` and the bare `{version: ...}` are written in the wild.
     let doc = match doc.get("network") {
         Some(inner @ Value::Mapping(_)) => inner,
@@ -178,7 +208,7 @@ pub fn translate(doc: &Value) -> Result<(Option<Value>, Vec<String>), String> {
     match version {
         Some(1) => v1(doc, &mut b, &mut warnings)?,
         Some(2) => v2(doc, &mut b, &mut warnings)?,
-        _ => return Err("network-config needs `version: 1` or `version: 2`".into()),
+        _ => return Err(NetworkConfigError::NoVersion),
     }
     Ok((b.build(), warnings))
 }
@@ -227,9 +257,13 @@ fn is_default_route(to: &str) -> bool {
     matches!(to, "default" | "0.0.0.0/0" | "::/0" | "0.0.0.0")
 }
 
-fn v1(doc: &Value, b: &mut NetworkBuilder, warnings: &mut Vec<String>) -> Result<(), String> {
+fn v1(
+    doc: &Value,
+    b: &mut NetworkBuilder,
+    warnings: &mut Vec<String>,
+) -> Result<(), NetworkConfigError> {
     let Some(Value::Sequence(items)) = doc.get("config") else {
-        return Err("network-config version 1 needs a `config` list".into());
+        return Err(NetworkConfigError::NoConfigList);
     };
     for (i, item) in items.iter().enumerate() {
         let kind = item.get("type").and_then(Value::as_str).unwrap_or("");
@@ -283,7 +317,7 @@ fn v1_subnet(
     b: &mut NetworkBuilder,
     warnings: &mut Vec<String>,
     at: &str,
-) -> Result<(), String> {
+) -> Result<(), NetworkConfigError> {
     let kind = s.get("type").and_then(Value::as_str).unwrap_or("");
     match kind {
         "dhcp" | "dhcp4" => b.dhcp(key, true, false),
@@ -292,10 +326,13 @@ fn v1_subnet(
         }
         "static" | "static6" => {
             let Some(addr) = str_of(s.get("address")) else {
-                return Err(format!("{at}: a static subnet needs an address"));
+                return Err(NetworkConfigError::NoAddress { at: at.to_owned() });
             };
             let mask = str_of(s.get("netmask")).or_else(|| str_of(s.get("prefix")));
-            let c = cidr(&addr, mask.as_deref()).map_err(|e| format!("{at}: {e}"))?;
+            let c = cidr(&addr, mask.as_deref()).map_err(|source| NetworkConfigError::Netmask {
+                at: at.to_owned(),
+                source,
+            })?;
             b.address(key, c);
             if let Some(gw) = str_of(s.get("gateway")) {
                 b.gateway(key, &gw);
@@ -337,7 +374,11 @@ fn v1_routes(
     }
 }
 
-fn v2(doc: &Value, b: &mut NetworkBuilder, warnings: &mut Vec<String>) -> Result<(), String> {
+fn v2(
+    doc: &Value,
+    b: &mut NetworkBuilder,
+    warnings: &mut Vec<String>,
+) -> Result<(), NetworkConfigError> {
     for unsupported in ["bonds", "bridges", "vlans", "wifis", "tunnels", "vrfs"] {
         if doc.get(unsupported).is_some() {
             warnings.push(format!("{unsupported} are not supported; skipped"));
@@ -346,7 +387,7 @@ fn v2(doc: &Value, b: &mut NetworkBuilder, warnings: &mut Vec<String>) -> Result
     let ethernets = match doc.get("ethernets") {
         Some(Value::Mapping(m)) => m,
         None | Some(Value::Null) => return Ok(()),
-        Some(_) => return Err("network-config `ethernets` must be a map".into()),
+        Some(_) => return Err(NetworkConfigError::EthernetsNotAMap),
     };
     for (id, e) in ethernets {
         let id = str_of(Some(id)).unwrap_or_default();
@@ -547,14 +588,17 @@ dns: {nameservers: [10.0.0.53], search: [lab]}
     fn bad_documents() {
         assert!(translate(&yaml("version: 3"))
             .unwrap_err()
+            .to_string()
             .contains("version"));
         assert!(translate(&yaml("version: 1\nconfig: {}"))
             .unwrap_err()
+            .to_string()
             .contains("`config` list"));
         assert!(translate(&yaml(
             "version: 1\nconfig:\n  - {type: physical, name: eth0, subnets: [{type: static}]}"
         ))
         .unwrap_err()
+        .to_string()
         .contains("config[0].subnets[0]: a static subnet needs an address"));
         assert_eq!(
             translate(&yaml("network: {config: disabled}")).unwrap(),

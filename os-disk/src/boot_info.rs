@@ -62,11 +62,26 @@ impl<'de> Deserialize<'de> for Slot {
     }
 }
 
+/// Why /run/ros/boot.json could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BootInfoError {
+    #[error("{}: {source} (written by PID 1 at boot)", PATH)]
+    Read {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", PATH)]
+    Parse {
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
 impl BootInfo {
-    pub fn read() -> Result<BootInfo, String> {
-        let text = std::fs::read_to_string(PATH)
-            .map_err(|e| format!("{PATH}: {e} (written by PID 1 at boot)"))?;
-        serde_json::from_str(&text).map_err(|e| format!("{PATH}: {e}"))
+    pub fn read() -> Result<BootInfo, BootInfoError> {
+        let text =
+            std::fs::read_to_string(PATH).map_err(|source| BootInfoError::Read { source })?;
+        serde_json::from_str(&text).map_err(|source| BootInfoError::Parse { source })
     }
     pub fn write(&self) -> std::io::Result<()> {
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;

@@ -69,7 +69,7 @@ fn check_definition(root: &Path, name: &str) -> Result<PathBuf> {
 /// Validates a definition file: it must parse as a fragment with at least one service.
 fn check_fragment(path: &Path) -> Result<()> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let map = includes::parse_fragment(&text, path).map_err(Error::Config)?;
+    let map = includes::parse_fragment(&text, path).map_err(|e| Error::Config(e.to_string()))?;
     if map.is_empty() {
         return Err(Error::Config(format!(
             "{}: defines no service",

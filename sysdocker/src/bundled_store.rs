@@ -128,7 +128,7 @@ pub fn install(store: &Path, data_root: &Path) -> Result<InstallReport, StoreErr
         if let Err(reason) = check_in_store(store, image) {
             report.damaged.push(Damaged {
                 tag: image.tag.clone(),
-                reason,
+                reason: reason.to_string(),
             });
             continue;
         }
@@ -168,17 +168,39 @@ pub fn install(store: &Path, data_root: &Path) -> Result<InstallReport, StoreErr
     Ok(report)
 }
 
+/// Why the store's own copy of an image cannot be served.
+#[derive(Debug, thiserror::Error)]
+enum StoreDamage {
+    #[error("{}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} is damaged (its digest is {digest}, not the image id)", path.display())]
+    WrongDigest { path: PathBuf, digest: String },
+    #[error("the store's index gives layer {diff_id} the wrong chain id")]
+    WrongChain { diff_id: String },
+    #[error("layer tree {} is missing", .0.display())]
+    MissingTree(PathBuf),
+    #[error("it has no layers")]
+    NoLayers,
+}
+
 /// The store's own copy of an image is whole: its config blob has the id's digest, its
 /// chain of layer ids adds up, and every layer's tree is there.
-fn check_in_store(store: &Path, image: &StoredImage) -> Result<(), String> {
+fn check_in_store(store: &Path, image: &StoredImage) -> Result<(), StoreDamage> {
     let blob_path = docker_store::config_path(store, &image.id);
-    let blob = fs::read(&blob_path).map_err(|e| format!("{}: {e}", blob_path.display()))?;
+    let blob = fs::read(&blob_path).map_err(|source| StoreDamage::Unreadable {
+        path: blob_path.clone(),
+        source,
+    })?;
     let digest = format!("sha256:{}", hex(&Sha256::digest(&blob)));
     if digest != image.id {
-        return Err(format!(
-            "{} is damaged (its digest is {digest}, not the image id)",
-            blob_path.display()
-        ));
+        return Err(StoreDamage::WrongDigest {
+            path: blob_path,
+            digest,
+        });
     }
     let mut parent: Option<&StoredLayer> = None;
     for layer in &image.layers {
@@ -192,19 +214,18 @@ fn check_in_store(store: &Path, image: &StoredImage) -> Result<(), String> {
             ),
         };
         if chain != layer.chain_id {
-            return Err(format!(
-                "the store's index gives layer {} the wrong chain id",
-                layer.diff_id
-            ));
+            return Err(StoreDamage::WrongChain {
+                diff_id: layer.diff_id.clone(),
+            });
         }
         let tree = docker_store::layer_path(store, layer);
         if !tree.is_dir() {
-            return Err(format!("layer tree {} is missing", tree.display()));
+            return Err(StoreDamage::MissingTree(tree));
         }
         parent = Some(layer);
     }
     if image.layers.is_empty() {
-        return Err("it has no layers".into());
+        return Err(StoreDamage::NoLayers);
     }
     Ok(())
 }

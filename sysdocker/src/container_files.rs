@@ -173,6 +173,39 @@ pub async fn upload(
     Ok(staged.len())
 }
 
+/// Why one `write_files` entry is skipped (logged; the other entries still go up).
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    #[error("path must be absolute")]
+    NotAbsolute,
+    /// os-config's decoding reports its reason as text.
+    #[error("{0}")]
+    Content(String),
+    #[error("permissions {0:?} are not octal")]
+    NotOctal(String),
+    #[error(transparent)]
+    Owner(#[from] OwnerError),
+    #[error("{path} is too large to append to")]
+    TooLarge { path: String },
+    #[error(transparent)]
+    Daemon(Box<Error>),
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// An owner the container's user database does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OwnerError {
+    #[error("no user {0:?} in the container")]
+    NoUser(String),
+    #[error("no group {0:?} in the container")]
+    NoGroup(String),
+}
+
 /// The final bytes, mode and owner of one entry; `staged` holds what earlier entries of the
 /// same upload made (a later `append` adds to it), `existing` what the image has.
 pub fn prepare(
@@ -180,16 +213,16 @@ pub fn prepare(
     staged: &[Prepared],
     existing: Option<Existing>,
     users: Option<&UserDb>,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, EntryError> {
     if !Path::new(&f.path).is_absolute() {
-        return Err("path must be absolute".into());
+        return Err(EntryError::NotAbsolute);
     }
-    let content = f.decoded_content()?;
+    let content = f.decoded_content().map_err(EntryError::Content)?;
     let mode = match f.permissions.as_deref() {
         Some(p) => Some(
             f.mode()
                 .filter(|m| *m <= 0o7777)
-                .ok_or_else(|| format!("permissions {p:?} are not octal"))?,
+                .ok_or_else(|| EntryError::NotOctal(p.to_owned()))?,
         ),
         None => None,
     };
@@ -247,7 +280,7 @@ pub struct UserDb {
 
 /// `user`, `user:group` or numeric ids. A user without a group gets its primary group from
 /// the container's passwd (0 when it has no entry).
-pub fn resolve_owner(owner: &str, users: Option<&UserDb>) -> Result<(u64, u64), String> {
+pub fn resolve_owner(owner: &str, users: Option<&UserDb>) -> Result<(u64, u64), OwnerError> {
     let (user, group) = match owner.split_once(':') {
         Some((u, g)) => (u, Some(g).filter(|g| !g.is_empty())),
         None => (owner, None),
@@ -271,16 +304,14 @@ pub fn resolve_owner(owner: &str, users: Option<&UserDb>) -> Result<(u64, u64), 
             }),
         ),
         Err(_) => (
-            by_name(&db.passwd, user, 2)
-                .ok_or_else(|| format!("no user {user:?} in the container"))?,
+            by_name(&db.passwd, user, 2).ok_or_else(|| OwnerError::NoUser(user.to_owned()))?,
             by_name(&db.passwd, user, 3),
         ),
     };
     let gid = match group {
         Some(g) => match g.parse::<u64>() {
             Ok(n) => n,
-            Err(_) => by_name(&db.group, g, 2)
-                .ok_or_else(|| format!("no group {g:?} in the container"))?,
+            Err(_) => by_name(&db.group, g, 2).ok_or_else(|| OwnerError::NoGroup(g.to_owned()))?,
         },
         None => primary.unwrap_or(0),
     };
@@ -317,7 +348,7 @@ pub async fn download(
     client: &DaemonClient,
     id: &str,
     path: &str,
-) -> std::result::Result<Option<Existing>, String> {
+) -> std::result::Result<Option<Existing>, EntryError> {
     let opts = DownloadFromContainerOptions {
         path: path.to_owned(),
     };
@@ -328,14 +359,19 @@ pub async fn download(
             Ok(c) => {
                 bytes.extend_from_slice(&c);
                 if bytes.len() > MAX_DOWNLOAD {
-                    return Err(format!("{path} is too large to append to"));
+                    return Err(EntryError::TooLarge {
+                        path: path.to_owned(),
+                    });
                 }
             }
             Err(e) if crate::reconcile::is_not_found(&e) => return Ok(None),
-            Err(e) => return Err(client.err(e).to_string()),
+            Err(e) => return Err(EntryError::Daemon(Box::new(client.err(e)))),
         }
     }
-    first_file(&bytes).map_err(|e| format!("reading {path}: {e}"))
+    first_file(&bytes).map_err(|source| EntryError::Read {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 async fn download_text(client: &DaemonClient, id: &str, path: &str) -> String {
@@ -397,12 +433,14 @@ mod tests {
         assert_eq!(resolve_owner("102", Some(&d)), Ok((102, 104)));
         assert_eq!(resolve_owner("1234:5678", None), Ok((1234, 5678)));
         assert_eq!(resolve_owner("root:", Some(&d)), Ok((0, 0)));
-        assert!(resolve_owner("nobody-here", Some(&d))
-            .unwrap_err()
-            .contains("no user"));
-        assert!(resolve_owner("root:nogroup", Some(&d))
-            .unwrap_err()
-            .contains("no group"));
+        assert_eq!(
+            resolve_owner("nobody-here", Some(&d)).map_err(|e| e.to_string()),
+            Err("no user \"nobody-here\" in the container".to_owned())
+        );
+        assert_eq!(
+            resolve_owner("root:nogroup", Some(&d)),
+            Err(OwnerError::NoGroup("nogroup".into()))
+        );
     }
 
     #[test]

@@ -193,10 +193,10 @@ impl Engine {
         let selected = project.select(scope, names)?;
         let graph = Project::graph(&selected)?;
         let services: Vec<Service> = selected.into_iter().cloned().collect();
-        let mut clients: HashMap<Scope, std::result::Result<DaemonClient, String>> = HashMap::new();
+        let mut clients: HashMap<Scope, Result<DaemonClient>> = HashMap::new();
         for scope in [Scope::System, Scope::User] {
             if services.iter().any(|s| s.scope == scope) {
-                let c = self.client(scope).await.cloned().map_err(|e| e.to_string());
+                let c = self.client(scope).await.cloned();
                 clients.insert(scope, c);
             }
         }
@@ -467,7 +467,7 @@ impl Engine {
 fn wanted_images(
     graph: &crate::graph::Graph,
     services: &[Service],
-    clients: &HashMap<Scope, std::result::Result<DaemonClient, String>>,
+    clients: &HashMap<Scope, Result<DaemonClient>>,
 ) -> Vec<Wanted> {
     let by_name: HashMap<&str, &Service> = services.iter().map(|s| (s.name.as_str(), s)).collect();
     graph

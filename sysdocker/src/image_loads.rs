@@ -13,8 +13,8 @@ use crate::error::{Error, Result};
 use crate::images::{ensure_image, ImageSources};
 use crate::scope::Scope;
 
-/// The image's id, or why it could not be had (shared by every service naming it).
-type Outcome = std::result::Result<String, String>;
+/// The image's id, or why it could not be had (shared by every service naming it, hence Arc).
+type Outcome = std::result::Result<String, Arc<Error>>;
 
 /// One image a service wants, on the daemon of its scope.
 #[derive(Debug, Clone)]
@@ -87,21 +87,21 @@ impl ImageLoads {
             .get_or_init(|| async {
                 ensure_image(client, service, image, &self.sources)
                     .await
-                    .map_err(reason)
+                    .map_err(Arc::new)
             })
             .await;
-        outcome.clone().map_err(|reason| Error::ImageMissing {
+        outcome.clone().map_err(|e| Error::ImageMissing {
             service: service.to_string(),
             image: image.to_string(),
-            reason,
+            reason: reason(&e),
         })
     }
 }
 
 /// The part of a fetch error that holds for every service naming the image.
-fn reason(e: Error) -> String {
+fn reason(e: &Error) -> String {
     match e {
-        Error::ImageMissing { reason, .. } => reason,
+        Error::ImageMissing { reason, .. } => reason.clone(),
         other => format!("loading it failed: {other}"),
     }
 }
@@ -117,13 +117,13 @@ mod tests {
             image: "x:1".into(),
             reason: "no bundled archive has it (pulling is off)".into(),
         };
-        assert_eq!(reason(e), "no bundled archive has it (pulling is off)");
+        assert_eq!(reason(&e), "no bundled archive has it (pulling is off)");
         let e = Error::Timeout {
             what: "pulling x:1".into(),
             seconds: 3,
         };
         assert_eq!(
-            reason(e),
+            reason(&e),
             "loading it failed: timed out after 3 s: pulling x:1"
         );
     }

@@ -93,11 +93,43 @@ pub fn available(root: &Path) -> Vec<String> {
     names
 }
 
+/// A service fragment that cannot be used; shown as `file:line:col: message`.
+#[derive(Debug, thiserror::Error)]
+pub enum FragmentError {
+    #[error("{}:{line}:{column}: {source}", file.display())]
+    Syntax {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        #[source]
+        source: yaml_serde::Error,
+    },
+    #[error("{}: {source}", file.display())]
+    Yaml {
+        file: PathBuf,
+        #[source]
+        source: yaml_serde::Error,
+    },
+    #[error(
+        "{}:1:1: a service fragment must be a map of service name to definition",
+        file.display()
+    )]
+    NotAMap { file: PathBuf },
+}
+
 /// Parses a fragment's text into its service map. Errors carry `file:line:col: message`.
-pub fn parse_fragment(text: &str, file: &Path) -> Result<yaml_serde::Mapping, String> {
-    let value: Value = yaml_serde::from_str(text).map_err(|e| match e.location() {
-        Some(loc) => format!("{}:{}:{}: {}", file.display(), loc.line(), loc.column(), e),
-        None => format!("{}: {}", file.display(), e),
+pub fn parse_fragment(text: &str, file: &Path) -> Result<yaml_serde::Mapping, FragmentError> {
+    let value: Value = yaml_serde::from_str(text).map_err(|source| match source.location() {
+        Some(loc) => FragmentError::Syntax {
+            file: file.to_path_buf(),
+            line: loc.line(),
+            column: loc.column(),
+            source,
+        },
+        None => FragmentError::Yaml {
+            file: file.to_path_buf(),
+            source,
+        },
     })?;
     let value = match value {
         Value::Mapping(mut m) => match m.remove("services") {
@@ -113,10 +145,9 @@ pub fn parse_fragment(text: &str, file: &Path) -> Result<yaml_serde::Mapping, St
     };
     match value {
         Value::Mapping(m) => Ok(m),
-        _ => Err(format!(
-            "{}:1:1: a service fragment must be a map of service name to definition",
-            file.display()
-        )),
+        _ => Err(FragmentError::NotAMap {
+            file: file.to_path_buf(),
+        }),
     }
 }
 
@@ -133,10 +164,13 @@ mod tests {
         assert!(parse_fragment("services:\n  b: {image: x}", p)
             .unwrap()
             .contains_key("b"));
-        let err = parse_fragment("a:\n  image: [x\n", p).unwrap_err();
+        let err = parse_fragment("a:\n  image: [x\n", p)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("/x.yml:"), "{err}");
         assert!(parse_fragment("- a", p)
             .unwrap_err()
+            .to_string()
             .contains("must be a map"));
     }
 

@@ -24,6 +24,15 @@ pub struct LoopOptions {
     pub range: Option<(u64, u64)>,
 }
 
+/// Why a loop device could not be attached (losetup's own words when it ran).
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("losetup: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("losetup: {0}")]
+    Failed(String),
+}
+
 impl Loop {
     /// Attaches `image`; panics with losetup's message when it cannot.
     pub fn attach(image: &Path, opts: LoopOptions) -> Loop {
@@ -31,7 +40,7 @@ impl Loop {
     }
 
     /// Attaches `image`, or says why not (for tests that skip instead).
-    pub fn try_attach(image: &Path, opts: LoopOptions) -> Result<Loop, String> {
+    pub fn try_attach(image: &Path, opts: LoopOptions) -> Result<Loop, AttachError> {
         let mut cmd = Command::new("losetup");
         cmd.args(["--find", "--show"]);
         if opts.read_only {
@@ -44,12 +53,11 @@ impl Loop {
             cmd.arg(format!("--offset={offset}"))
                 .arg(format!("--sizelimit={size}"));
         }
-        let out = cmd
-            .arg(image)
-            .output()
-            .map_err(|e| format!("losetup: {e}"))?;
+        let out = cmd.arg(image).output().map_err(AttachError::Spawn)?;
         if !out.status.success() {
-            return Err(format!("losetup: {}", String::from_utf8_lossy(&out.stderr)));
+            return Err(AttachError::Failed(
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ));
         }
         Ok(Loop(PathBuf::from(
             String::from_utf8_lossy(&out.stdout).trim(),

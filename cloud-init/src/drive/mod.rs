@@ -87,7 +87,9 @@ fn read(
                             .map(|w| Diagnostic::warning("", w).in_file(Some(shown.clone()))),
                     );
                 }
-                Err(e) => diagnostics.push(Diagnostic::error("", e).in_file(Some(shown))),
+                Err(e) => {
+                    diagnostics.push(Diagnostic::error("", e.to_string()).in_file(Some(shown)))
+                }
             },
             Err(d) => diagnostics.push(d),
         }
