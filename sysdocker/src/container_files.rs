@@ -178,9 +178,8 @@ pub async fn upload(
 pub enum EntryError {
     #[error("path must be absolute")]
     NotAbsolute,
-    /// os-config's decoding reports its reason as text.
-    #[error("{0}")]
-    Content(String),
+    #[error(transparent)]
+    Content(#[from] os_config::model::ContentError),
     #[error("permissions {0:?} are not octal")]
     NotOctal(String),
     #[error(transparent)]

@@ -30,6 +30,44 @@ pub struct Target {
     pub partition: PathBuf,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ResizeError {
+    #[error("{0} is not a device path")]
+    NotADevicePath(String),
+    #[error("{0} is not a block device")]
+    NotABlockDevice(String),
+    #[error("cannot find the disk of {0}")]
+    NoDisk(String),
+    #[error("{0} has no partition 1")]
+    NoPartitionOne(String),
+    #[error("reading {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} holds {fstype}; only ext2/3/4 can be grown", partition.display())]
+    NotExt { partition: PathBuf, fstype: String },
+    #[error("{} holds no filesystem ros recognises", .0.display())]
+    NoFilesystem(PathBuf),
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    /// The tool ran and failed; `output` is what it said.
+    #[error("{command} {status}: {output}")]
+    Failed {
+        command: String,
+        status: std::process::ExitStatus,
+        output: String,
+    },
+    #[error("writing {}: {source}", path.display())]
+    Stamp {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Resizes once; failures are reported (and retried next boot, since no stamp is written).
 pub fn resize_once(device: &str, stamp: &Path) -> Option<Resized> {
     match resize(
@@ -56,7 +94,12 @@ pub fn resize_once(device: &str, stamp: &Path) -> Option<Resized> {
     }
 }
 
-pub fn resize(device: &str, stamp: &Path, sys_block: &Path, dev: &Path) -> Result<Resized, String> {
+pub fn resize(
+    device: &str,
+    stamp: &Path,
+    sys_block: &Path,
+    dev: &Path,
+) -> Result<Resized, ResizeError> {
     if stamp.exists() {
         return Ok(Resized::AlreadyDone);
     }
@@ -65,25 +108,22 @@ pub fn resize(device: &str, stamp: &Path, sys_block: &Path, dev: &Path) -> Resul
     match host::fs_probe::probe_path(&target.partition) {
         Some(fs) if fs.fstype == "ext4" => {}
         Some(fs) => {
-            return Err(format!(
-                "{} holds {}; only ext2/3/4 can be grown",
-                target.partition.display(),
-                fs.fstype
-            ))
+            return Err(ResizeError::NotExt {
+                partition: target.partition,
+                fstype: fs.fstype.to_owned(),
+            })
         }
-        None => {
-            return Err(format!(
-                "{} holds no filesystem ros recognises",
-                target.partition.display()
-            ))
-        }
+        None => return Err(ResizeError::NoFilesystem(target.partition)),
     }
     let grown = growpart(&target)?;
     resize2fs(&target.partition)?;
     if let Some(dir) = stamp.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    std::fs::write(stamp, b"").map_err(|e| format!("writing {}: {e}", stamp.display()))?;
+    std::fs::write(stamp, b"").map_err(|source| ResizeError::Stamp {
+        path: stamp.to_path_buf(),
+        source,
+    })?;
     Ok(Resized::Done {
         partition: target.partition,
         grown,
@@ -91,12 +131,15 @@ pub fn resize(device: &str, stamp: &Path, sys_block: &Path, dev: &Path) -> Resul
 }
 
 /// growpart's exit status: 0 grown, 1 with NOCHANGE already the full size, else a failure.
-fn growpart(t: &Target) -> Result<bool, String> {
+fn growpart(t: &Target) -> Result<bool, ResizeError> {
     let out = Command::new("growpart")
         .arg(&t.disk)
         .arg(t.number.to_string())
         .output()
-        .map_err(|e| format!("cannot run growpart: {e}"))?;
+        .map_err(|source| ResizeError::Spawn {
+            program: "growpart".into(),
+            source,
+        })?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -108,24 +151,35 @@ fn growpart(t: &Target) -> Result<bool, String> {
             Ok(true)
         }
         Some(1) if text.contains("NOCHANGE") => Ok(false),
-        _ => Err(format!("growpart {}: {}", out.status, text.trim())),
+        _ => Err(ResizeError::Failed {
+            command: "growpart".into(),
+            status: out.status,
+            output: text.trim().to_owned(),
+        }),
     }
 }
 
 /// Online when the filesystem is mounted (resize2fs finds it in /proc/mounts). Unmounted, it
 /// insists on a fresh check first, so e2fsck -f -p runs and resize2fs is tried again.
-fn resize2fs(partition: &Path) -> Result<(), String> {
+fn resize2fs(partition: &Path) -> Result<(), ResizeError> {
     match run(Command::new("resize2fs").arg(partition)) {
-        Err(e) if e.contains("e2fsck -f") => {
+        Err(ResizeError::Failed { output, .. }) if output.contains("e2fsck -f") => {
             tracing::info!(partition = %partition.display(), "resize_device: checking the filesystem first");
             let status = Command::new("e2fsck")
                 .args(["-f", "-p"])
                 .arg(partition)
                 .status()
-                .map_err(|e| format!("cannot run e2fsck: {e}"))?;
+                .map_err(|source| ResizeError::Spawn {
+                    program: "e2fsck".into(),
+                    source,
+                })?;
             // 0: clean, 1: errors fixed; anything else needs a person.
             if !matches!(status.code(), Some(0 | 1)) {
-                return Err(format!("e2fsck -f -p {}: {status}", partition.display()));
+                return Err(ResizeError::Failed {
+                    command: format!("e2fsck -f -p {}", partition.display()),
+                    status,
+                    output: String::new(),
+                });
             }
             run(Command::new("resize2fs").arg(partition))
         }
@@ -133,39 +187,40 @@ fn resize2fs(partition: &Path) -> Result<(), String> {
     }
 }
 
-fn run(cmd: &mut Command) -> Result<(), String> {
-    let name = cmd.get_program().to_string_lossy().into_owned();
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {name}: {e}"))?;
+fn run(cmd: &mut Command) -> Result<(), ResizeError> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(source) => return Err(ResizeError::Spawn { program, source }),
+    };
     if out.status.success() {
         return Ok(());
     }
-    Err(format!(
-        "{name} {}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    ))
+    Err(ResizeError::Failed {
+        command: program,
+        status: out.status,
+        output: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    })
 }
 
 /// Finds disk and partition from sysfs, so `sda`/`sda1`, `nvme0n1`/`nvme0n1p1` and
 /// `loop0`/`loop0p1` are all named as the kernel names them.
-pub fn locate(device: &str, sys_block: &Path, dev: &Path) -> Result<Target, String> {
+pub fn locate(device: &str, sys_block: &Path, dev: &Path) -> Result<Target, ResizeError> {
     let real = std::fs::canonicalize(device).unwrap_or_else(|_| PathBuf::from(device));
     let name = real
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| format!("{device} is not a device path"))?;
+        .ok_or_else(|| ResizeError::NotADevicePath(device.to_owned()))?;
     let node = sys_block.join(&name);
     if !node.exists() {
-        return Err(format!("{device} is not a block device"));
+        return Err(ResizeError::NotABlockDevice(device.to_owned()));
     }
     if let Some(number) = partition_number(&node) {
         // /sys/class/block/sda1 links into .../block/sda/sda1: the parent is the disk.
         let disk = std::fs::canonicalize(&node)
             .ok()
             .and_then(|p| p.parent().and_then(|d| d.file_name()).map(|d| d.to_owned()))
-            .ok_or_else(|| format!("cannot find the disk of {device}"))?;
+            .ok_or_else(|| ResizeError::NoDisk(device.to_owned()))?;
         return Ok(Target {
             disk: dev.join(disk),
             number,
@@ -173,11 +228,14 @@ pub fn locate(device: &str, sys_block: &Path, dev: &Path) -> Result<Target, Stri
         });
     }
     let partition = std::fs::read_dir(&node)
-        .map_err(|e| format!("reading {}: {e}", node.display()))?
+        .map_err(|source| ResizeError::Read {
+            path: node.clone(),
+            source,
+        })?
         .filter_map(Result::ok)
         .find(|e| partition_number(&e.path()) == Some(1))
         .map(|e| dev.join(e.file_name()))
-        .ok_or_else(|| format!("{device} has no partition 1"))?;
+        .ok_or_else(|| ResizeError::NoPartitionOne(device.to_owned()))?;
     Ok(Target {
         disk: dev.join(&name),
         number: 1,
@@ -242,9 +300,11 @@ mod tests {
         let sys2 = fake_sys(&root.path().join("b"), "sdb", &[]);
         assert!(locate("/dev/sdb", &sys2, dev)
             .unwrap_err()
+            .to_string()
             .contains("no partition 1"));
         assert!(locate("/dev/vdz", &sys, dev)
             .unwrap_err()
+            .to_string()
             .contains("not a block device"));
     }
 
@@ -259,8 +319,9 @@ mod tests {
                 &stamp,
                 Path::new("/sys/class/block"),
                 Path::new("/dev")
-            ),
-            Ok(Resized::AlreadyDone)
+            )
+            .ok(),
+            Some(Resized::AlreadyDone)
         );
         std::fs::remove_file(&stamp).unwrap();
         assert!(resize(
@@ -425,7 +486,10 @@ mod tests {
             "filesystem not grown: {before} -> {after}"
         );
         assert!(stamp.exists());
-        assert_eq!(in_ns(disk.clone(), stamp.clone()), Ok(Resized::AlreadyDone));
+        assert_eq!(
+            in_ns(disk.clone(), stamp.clone()).ok(),
+            Some(Resized::AlreadyDone)
+        );
         // Without the stamp, a second run finds nothing to grow and still succeeds.
         std::fs::remove_file(&stamp).unwrap();
         let r = in_ns(disk, stamp).unwrap();

@@ -2,7 +2,7 @@
 //! console's (entries without `container:`) are written by `console-init` at every start, as
 //! RancherOS v1 did. Entries for other containers are uploaded by the service engine instead.
 
-use os_config::model::WriteFile;
+use os_config::model::{ContentError, WriteFile};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
@@ -11,6 +11,26 @@ use std::path::Path;
 pub const DEFAULT_CONTAINER: &str = os_config::model::WriteFile::DEFAULT_CONTAINER;
 /// Mode of a new file when `permissions` is not given (cloud-init's default).
 const DEFAULT_MODE: u32 = 0o644;
+
+/// Why one entry was not written (logged; the other entries are still written).
+#[derive(Debug, thiserror::Error)]
+pub enum WriteFileError {
+    #[error("path must be absolute")]
+    NotAbsolute,
+    #[error(transparent)]
+    Content(#[from] ContentError),
+    #[error("permissions {0:?} are not octal")]
+    NotOctal(String),
+    #[error("unknown owner {0:?}")]
+    UnknownOwner(String),
+    #[error("creating {}: {source}", dir.display())]
+    CreateDir {
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
 
 /// Writes every entry meant for `container`; each failure is reported and the rest are still
 /// written. Returns how many were written.
@@ -31,26 +51,31 @@ pub fn write_files(files: &[WriteFile], container: &str) -> usize {
     written
 }
 
-fn write_one(f: &WriteFile) -> Result<(), String> {
+fn write_one(f: &WriteFile) -> Result<(), WriteFileError> {
     let path = Path::new(&f.path);
     if !path.is_absolute() {
-        return Err("path must be absolute".into());
+        return Err(WriteFileError::NotAbsolute);
     }
     let bytes = f.decoded_content()?;
     let mode = match f.permissions.as_deref() {
         Some(p) => Some(
             f.mode()
-                .ok_or_else(|| format!("permissions {p:?} are not octal"))?,
+                .ok_or_else(|| WriteFileError::NotOctal(p.to_owned()))?,
         ),
         None => None,
     };
     // Resolved before anything is written, so a bad owner leaves no half-made file.
     let owner = match f.owner.as_deref() {
-        Some(o) => Some(resolve_owner(o).ok_or_else(|| format!("unknown owner {o:?}"))?),
+        Some(o) => {
+            Some(resolve_owner(o).ok_or_else(|| WriteFileError::UnknownOwner(o.to_owned()))?)
+        }
         None => None,
     };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| WriteFileError::CreateDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
     }
     let existed = path.exists();
     if f.append {
@@ -58,32 +83,27 @@ fn write_one(f: &WriteFile) -> Result<(), String> {
             .create(true)
             .append(true)
             .mode(mode.unwrap_or(DEFAULT_MODE))
-            .open(path)
-            .map_err(|e| e.to_string())?;
-        file.write_all(&bytes).map_err(|e| e.to_string())?;
+            .open(path)?;
+        file.write_all(&bytes)?;
     } else {
         write_replacing(path, &bytes, mode.unwrap_or(DEFAULT_MODE))?;
     }
     // An appended-to file keeps its mode unless permissions are given.
     if let Some(m) = mode.or((!existed || !f.append).then_some(DEFAULT_MODE)) {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(m))
-            .map_err(|e| e.to_string())?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(m))?;
     }
     if let Some((uid, gid)) = owner {
-        std::os::unix::fs::chown(path, Some(uid), gid).map_err(|e| e.to_string())?;
+        std::os::unix::fs::chown(path, Some(uid), gid)?;
     }
     Ok(())
 }
 
 /// Atomic replace; a file that is itself a bind mount (/etc/hosts) cannot be renamed over, so
 /// it is rewritten in place.
-fn write_replacing(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+fn write_replacing(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     match os_config::atomic_write(path, bytes, mode) {
-        Ok(()) => Ok(()),
-        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-            std::fs::write(path, bytes).map_err(|e| e.to_string())
-        }
-        Err(e) => Err(e.to_string()),
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => std::fs::write(path, bytes),
+        other => other,
     }
 }
 

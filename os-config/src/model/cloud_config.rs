@@ -50,26 +50,35 @@ pub struct WriteFile {
     pub container: Option<String>,
 }
 
+/// Why a `write_files` entry's content cannot be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContentError {
+    #[error("invalid base64 content: {0}")]
+    Base64(String),
+    #[error("invalid gzip content: {0}")]
+    Gzip(String),
+}
+
 impl WriteFile {
     /// Where a file without `container:` is written: the console writes those itself.
     pub const DEFAULT_CONTAINER: &'static str = "console";
 
     /// The bytes to write, after `encoding` is undone.
-    pub fn decoded_content(&self) -> Result<Vec<u8>, String> {
+    pub fn decoded_content(&self) -> Result<Vec<u8>, ContentError> {
         use base64::Engine as _;
         use std::io::Read;
         let b64 = |s: &str| {
             let compact: String = s.split_whitespace().collect();
             base64::engine::general_purpose::STANDARD
                 .decode(compact)
-                .map_err(|e| format!("invalid base64 content: {e}"))
+                .map_err(|e| ContentError::Base64(e.to_string()))
         };
         let gunzip = |bytes: &[u8]| {
             let mut out = Vec::new();
             flate2::read::GzDecoder::new(bytes)
                 .read_to_end(&mut out)
                 .map(|_| out)
-                .map_err(|e| format!("invalid gzip content: {e}"))
+                .map_err(|e| ContentError::Gzip(e.to_string()))
         };
         match self.encoding {
             None | Some(Encoding::Text) => Ok(self.content.clone().into_bytes()),
@@ -134,6 +143,7 @@ mod tests {
         assert!(wf(Some(Encoding::Base64), "!!")
             .decoded_content()
             .unwrap_err()
+            .to_string()
             .contains("base64"));
         let doc: CloudConfig =
             yaml_serde::from_str("write_files: [{path: /a, permissions: 0644}]").unwrap();
