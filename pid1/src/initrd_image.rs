@@ -221,26 +221,38 @@ fn data_before_zeros(file: &std::fs::File, end: u64) -> u64 {
     (hi * PAGE).min(end)
 }
 
+/// Why a medium's system image is not the one the initrd carries.
+#[derive(Debug, thiserror::Error)]
+pub enum MediumMismatch {
+    #[error("the medium has no readable {MEDIUM_SIDECAR}")]
+    NoSidecar,
+    #[error("the medium carries another system image (sha256 {medium}, the initrd's is {initrd})")]
+    OtherImage { medium: String, initrd: String },
+    #[error("the medium's {MEDIUM_IMAGE} is {actual} bytes, not the {expected} its sidecar gives")]
+    Size { actual: u64, expected: u64 },
+    #[error("the medium's {MEDIUM_IMAGE}: {0}")]
+    Unreadable(std::io::Error),
+}
+
 /// Whether the medium mounted at `root` carries the image `initrd` describes: its sidecar is
 /// the same and its image has that size. `Err` says why not.
-pub fn medium_matches(initrd: &Sidecar, root: &Path) -> Result<(), String> {
+pub fn medium_matches(initrd: &Sidecar, root: &Path) -> Result<(), MediumMismatch> {
     let Some(medium) = Sidecar::read(&root.join(MEDIUM_SIDECAR)) else {
-        return Err(format!("the medium has no readable {MEDIUM_SIDECAR}"));
+        return Err(MediumMismatch::NoSidecar);
     };
     if medium != *initrd {
-        return Err(format!(
-            "the medium carries another system image (sha256 {}, the initrd's is {})",
-            medium.sha256, initrd.sha256
-        ));
+        return Err(MediumMismatch::OtherImage {
+            medium: medium.sha256,
+            initrd: initrd.sha256.clone(),
+        });
     }
     match std::fs::metadata(root.join(MEDIUM_IMAGE)) {
         Ok(m) if m.len() == initrd.size => Ok(()),
-        Ok(m) => Err(format!(
-            "the medium's {MEDIUM_IMAGE} is {} bytes, not the {} its sidecar gives",
-            m.len(),
-            initrd.size
-        )),
-        Err(e) => Err(format!("the medium's {MEDIUM_IMAGE}: {e}")),
+        Ok(m) => Err(MediumMismatch::Size {
+            actual: m.len(),
+            expected: initrd.size,
+        }),
+        Err(e) => Err(MediumMismatch::Unreadable(e)),
     }
 }
 
@@ -500,6 +512,7 @@ mod tests {
         let mine = sidecar(4096);
         assert!(medium_matches(&mine, root)
             .unwrap_err()
+            .to_string()
             .contains("no readable ros/system.squashfs.json"));
         std::fs::write(
             root.join(MEDIUM_SIDECAR),
@@ -509,16 +522,18 @@ mod tests {
         fake_squashfs(&root.join(MEDIUM_IMAGE), 4000, 4096);
         assert!(medium_matches(&mine, root)
             .unwrap_err()
+            .to_string()
             .contains("another system image"));
         std::fs::write(
             root.join(MEDIUM_SIDECAR),
             format!(r#"{{"size":4096,"sha256":"{}"}}"#, "ab".repeat(32)),
         )
         .unwrap();
-        assert_eq!(medium_matches(&mine, root), Ok(()));
+        assert!(medium_matches(&mine, root).is_ok());
         fake_squashfs(&root.join(MEDIUM_IMAGE), 4000, 2048);
         assert!(medium_matches(&mine, root)
             .unwrap_err()
+            .to_string()
             .contains("is 2048 bytes, not the 4096"));
     }
 }

@@ -30,8 +30,21 @@ pub fn run(loaded: LoadedConfig) -> ExitCode {
     };
     match runtime.block_on(boot_and_serve(loaded)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(reason) => fail(&reason),
+        Err(reason) => fail(&reason.to_string()),
     }
+}
+
+/// Why sysinit gives up; PID 1 shows it in the recovery banner.
+#[derive(Debug, thiserror::Error)]
+enum SysinitError {
+    #[error("cannot watch for SIGTERM: {0}")]
+    Signal(std::io::Error),
+    #[error("System Docker never answered: {0}")]
+    SystemDocker(sysdocker::Error),
+    #[error("the system services cannot be scheduled: {0}")]
+    Schedule(sysdocker::Error),
+    #[error("no system service could start; see the errors above")]
+    NothingStarted,
 }
 
 fn fail(reason: &str) -> ExitCode {
@@ -40,7 +53,7 @@ fn fail(reason: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
+async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), SysinitError> {
     let tl_path = Timeline::default_path();
     let mut tl = Timeline::load(&tl_path);
     if crate::boot_slot::is_trial_boot() {
@@ -48,7 +61,7 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
     }
     // Catch SIGTERM from the start, so an early shutdown request is not lost.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| format!("cannot watch for SIGTERM: {e}"))?;
+        .map_err(SysinitError::Signal)?;
 
     let mut spec = daemon_spec_from_config(Scope::System, &loaded.config.rancher.system_docker);
     let served = crate::bundled_images::serve(&mut spec);
@@ -60,7 +73,7 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
     tl.step("system-docker-start");
     let supervisor = Supervisor::start(spec, options)
         .await
-        .map_err(|e| format!("System Docker never answered: {e}"))?;
+        .map_err(SysinitError::SystemDocker)?;
     tl.step("system-docker-ready");
     timeline::save(&tl, &tl_path);
     tracing::info!(pid = supervisor.pid(), "System Docker is up");
@@ -83,10 +96,10 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), String> {
     let report = engine
         .up(&project, Scope::System)
         .await
-        .map_err(|e| format!("the system services cannot be scheduled: {e}"))?;
+        .map_err(SysinitError::Schedule)?;
     log_report(&report);
     if !report.services.is_empty() && report.failures().count() == report.services.len() {
-        return Err("no system service could start; see the errors above".into());
+        return Err(SysinitError::NothingStarted);
     }
     open_recovery_console_without_console(&report, &served.damaged);
     if let Ok(client) = engine.client(Scope::System).await {

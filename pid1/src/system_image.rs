@@ -149,7 +149,7 @@ fn initrd_or_medium(image: &Path, sidecar: Option<&Sidecar>) -> Located {
         tracing::info!(
             image = INITRD_IMAGE,
             device = %found.device.display(),
-            reason,
+            reason = %reason,
             "system image: the initrd's, not the boot medium's"
         );
         let _ = umount2(MEDIUM_MOUNT, MntFlags::MNT_DETACH);
