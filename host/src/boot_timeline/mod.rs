@@ -2,6 +2,8 @@
 //! for every boot step. PID 1 and sysinit write it to /run/ros/boot-timeline.json; `ros
 //! boot-time` and the benchmark read it. One format for all three.
 
+pub mod render;
+
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
