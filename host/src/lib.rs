@@ -1,5 +1,6 @@
 //! The host below any container, as PID 1, cloud-init and the build see it, with no Docker and
-//! no config: block devices found by `LABEL=`/`UUID=`/path (`block_devices`), filesystems told
+//! no config: block devices found by `LABEL=`/`UUID=`/`PARTUUID=`/`PARTLABEL=`/path, udev links
+//! first, else superblocks (`block_devices`, the one device lookup), filesystems told
 //! from their superblocks (`fs_probe`), kernel modules (`modules_dep`, `kernel_modules`),
 //! sysctls, shared mount points, work in another mount namespace, and the fixed accounts.
 //! With feature `http`, the one definition of an HTTP client's settings (`http_client`).

@@ -6,12 +6,12 @@
 //! (or a directory inside it) as the new root. Without one the root stays in RAM; a required
 //! one that is missing ends in the recovery shell.
 
-use host::block_devices;
+pub use host::block_devices::DeviceSpec;
+use host::block_devices::{self, Resolver};
 use host::fs_probe;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use os_config::model::{StateConfig, StateWait};
 use os_config::Value;
-use std::fmt;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -29,49 +29,6 @@ pub const INITRD_MKE2FS_CONF: &str = "/ros/mke2fs.conf";
 pub const DEVICE_STAGING: &str = "/ros/state";
 /// The longest `rancher.state.wait` honoured: every wait in PID 1 is bounded.
 pub const MAX_WAIT: Duration = Duration::from_secs(600);
-
-/// A device as `rancher.state.dev` and `oem_dev` name it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DeviceSpec {
-    Label(String),
-    Uuid(String),
-    Path(PathBuf),
-}
-
-impl DeviceSpec {
-    pub fn parse(text: &str) -> Result<DeviceSpec, String> {
-        let t = text.trim();
-        let nonempty = |v: &str, what: &str| {
-            if v.is_empty() {
-                Err(format!("{t:?} names no {what}"))
-            } else {
-                Ok(v.to_owned())
-            }
-        };
-        if let Some(label) = t.strip_prefix("LABEL=") {
-            return nonempty(label, "label").map(DeviceSpec::Label);
-        }
-        if let Some(uuid) = t.strip_prefix("UUID=") {
-            return nonempty(uuid, "UUID").map(DeviceSpec::Uuid);
-        }
-        if t.starts_with('/') {
-            return Ok(DeviceSpec::Path(PathBuf::from(t)));
-        }
-        Err(format!(
-            "{t:?} is not LABEL=…, UUID=… or a device path such as /dev/sda1"
-        ))
-    }
-}
-
-impl fmt::Display for DeviceSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DeviceSpec::Label(l) => write!(f, "LABEL={l}"),
-            DeviceSpec::Uuid(u) => write!(f, "UUID={u}"),
-            DeviceSpec::Path(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
 
 /// What the first MiB of a device autoformat lists says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -341,18 +298,10 @@ fn lookup(spec: &DeviceSpec, fstype: Option<&str>, env: &Env) -> Lookup {
                 (None, None) => Lookup::Unrecognised(path.clone()),
             }
         }
-        DeviceSpec::Label(_) | DeviceSpec::Uuid(_) => {
-            let text = spec.to_string();
-            let found = if env.include_loop {
-                block_devices::find_any(&text)
-            } else {
-                block_devices::find(&text)
-            };
-            match found {
-                Some(f) => Lookup::Found(f.device, fstype.unwrap_or(f.fs.fstype).to_owned()),
-                None => Lookup::Absent,
-            }
-        }
+        _ => match Resolver::system(env.include_loop).find(spec) {
+            Some(f) => Lookup::Found(f.device, fstype.unwrap_or(f.fs.fstype).to_owned()),
+            None => Lookup::Absent,
+        },
     }
 }
 
@@ -374,7 +323,7 @@ pub fn decide(settings: &Settings, env: &Env) -> Decision {
         Some(Ok(d)) => d,
         None => None,
     };
-    let spec = match settings.dev.as_deref().map(DeviceSpec::parse) {
+    let spec = match settings.dev.as_deref().map(DeviceSpec::parse_without_udev) {
         Some(Err(e)) => return give_up(format!("rancher.state.dev: {e}")),
         Some(Ok(s)) => Some(s),
         None => None,
@@ -508,8 +457,7 @@ fn autoformat_one(
                     let found_next_boot = match spec {
                         Some(DeviceSpec::Label(l)) => l.eq_ignore_ascii_case(STATE_LABEL),
                         Some(DeviceSpec::Path(p)) => p == device,
-                        Some(DeviceSpec::Uuid(_)) => false,
-                        None => false,
+                        Some(_) | None => false,
                     };
                     if !found_next_boot {
                         tracing::warn!(
@@ -660,7 +608,7 @@ pub fn mount_oem(
     target: &Path,
     env: &Env,
 ) -> Option<Oem> {
-    let spec = match DeviceSpec::parse(spec) {
+    let spec = match DeviceSpec::parse_without_udev(spec) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(key = "rancher.state.oem_dev", error = %e, "oem: not used");
@@ -769,34 +717,6 @@ mod tests {
             BlankCheck::TooSmall { size: 4096 }
         );
         assert_eq!(blank_check(&[0, 0, 7]), BlankCheck::HoldsData { offset: 2 });
-    }
-
-    #[test]
-    fn device_specs() {
-        assert_eq!(
-            DeviceSpec::parse("LABEL=RANCHER_STATE"),
-            Ok(DeviceSpec::Label("RANCHER_STATE".into()))
-        );
-        assert_eq!(
-            DeviceSpec::parse(" UUID=0b1e-42 "),
-            Ok(DeviceSpec::Uuid("0b1e-42".into()))
-        );
-        assert_eq!(
-            DeviceSpec::parse("/dev/vda1"),
-            Ok(DeviceSpec::Path("/dev/vda1".into()))
-        );
-        assert!(DeviceSpec::parse("LABEL=")
-            .unwrap_err()
-            .contains("no label"));
-        assert!(DeviceSpec::parse("sda1")
-            .unwrap_err()
-            .contains("not LABEL="));
-        assert_eq!(
-            DeviceSpec::parse("LABEL=RANCHER_STATE")
-                .unwrap()
-                .to_string(),
-            "LABEL=RANCHER_STATE"
-        );
     }
 
     #[test]

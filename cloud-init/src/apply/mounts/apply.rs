@@ -2,9 +2,9 @@
 //! target mount namespace, so every path here (targets, bind sources, swap files) is the
 //! host's; /proc/thread-self is that thread's view.
 
-use super::device;
 use super::options::MountOptions;
 use super::{Kind, Plan};
+use host::block_devices::{DeviceSpec, Resolver};
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use std::ffi::CString;
@@ -90,7 +90,7 @@ pub fn apply(plan: &Plan, device_deadline: Instant) -> Result<Done, String> {
             Err(errors.join("; "))
         }
         Kind::Device => {
-            let dev = device::wait(&plan.source, device_deadline)
+            let dev = wait_device(&plan.source, device_deadline)
                 .ok_or_else(|| format!("device {} not found", plan.source))?;
             let rdev = std::fs::metadata(&dev).map(|m| m.rdev()).ok();
             let same = |m: &MountInfo| rdev.is_some_and(|r| m.dev == (major(r), minor(r)));
@@ -200,8 +200,15 @@ fn set_propagation(target: &Path, options: &MountOptions) -> Result<(), String> 
     Ok(())
 }
 
+/// The row's device (or swap file), waited for until `deadline`. Loop devices count: a user
+/// may mount an image they attached.
+fn wait_device(source: &str, deadline: Instant) -> Option<PathBuf> {
+    let spec = DeviceSpec::parse(source).ok()?;
+    Resolver::system(true).wait(&spec, deadline)
+}
+
 fn swap(plan: &Plan, device_deadline: Instant) -> Result<Done, String> {
-    let dev = device::wait(&plan.source, device_deadline)
+    let dev = wait_device(&plan.source, device_deadline)
         .ok_or_else(|| format!("swap {} not found", plan.source))?;
     let real = std::fs::canonicalize(&dev).unwrap_or_else(|_| dev.clone());
     if active_swaps().iter().any(|s| s == &real) {

@@ -15,11 +15,11 @@
 //! server that does not answer) are reported and left to finish in the background.
 
 pub mod apply;
-pub mod device;
 pub mod nfs;
 pub mod options;
 
 use apply::Done;
+use host::block_devices::{DeviceSpec, SpecError};
 use host::mount_namespace as host_ns;
 use options::MountOptions;
 use os_config::model::MountEntry;
@@ -140,7 +140,10 @@ pub fn plan(index: usize, entry: &MountEntry, nodev: &[String]) -> Result<Plan, 
     } else if nodev.iter().any(|f| f == &row.fstype) {
         Kind::Virtual
     } else {
-        if !row.device.starts_with('/') && !device::is_tagged(&row.device) {
+        if matches!(
+            DeviceSpec::parse(&row.device),
+            Err(SpecError::Unknown { .. })
+        ) {
             return Err(format!(
                 "device {:?} is not LABEL=, UUID=, PARTUUID=, PARTLABEL= or a path",
                 row.device
