@@ -308,22 +308,18 @@ mod tests {
 
     #[test]
     fn specs_parse_and_print() {
-        assert_eq!(
-            DeviceSpec::parse("LABEL=RANCHER_STATE"),
-            Ok(DeviceSpec::Label("RANCHER_STATE".into()))
-        );
-        assert_eq!(
-            DeviceSpec::parse(" UUID=0b1e-42 "),
-            Ok(DeviceSpec::Uuid("0b1e-42".into()))
-        );
-        assert_eq!(
-            DeviceSpec::parse("PARTLABEL=data"),
-            Ok(DeviceSpec::PartLabel("data".into()))
-        );
-        assert_eq!(
-            DeviceSpec::parse("/dev/vda1"),
-            Ok(DeviceSpec::Path("/dev/vda1".into()))
-        );
+        let parsed = [
+            (
+                "LABEL=RANCHER_STATE",
+                DeviceSpec::Label("RANCHER_STATE".into()),
+            ),
+            (" UUID=0b1e-42 ", DeviceSpec::Uuid("0b1e-42".into())),
+            ("PARTLABEL=data", DeviceSpec::PartLabel("data".into())),
+            ("/dev/vda1", DeviceSpec::Path("/dev/vda1".into())),
+        ];
+        for (text, spec) in parsed {
+            assert_eq!(DeviceSpec::parse(text), Ok(spec));
+        }
         assert_eq!(
             DeviceSpec::parse("LABEL=").unwrap_err().to_string(),
             "\"LABEL=\" names no label"
