@@ -35,7 +35,7 @@ pub const SIDECAR_PATH: &str = "ros/system.squashfs.json";
 /// initrd takes single binaries: e2fsprogs for mke2fs.
 const TOOL_PACKAGES: &[&str] = &["e2fsprogs"];
 /// mke2fs and its configuration in that root, and where PID 1 finds them in the initrd
-/// (pid1/src/state_partition.rs: INITRD_MKE2FS, INITRD_MKE2FS_CONF).
+/// (pid1/src/state_partition/autoformat.rs: INITRD_MKE2FS, INITRD_MKE2FS_CONF).
 const MKE2FS: &str = "usr/sbin/mke2fs";
 const MKE2FS_CONF: &str = "etc/mke2fs.conf";
 const INITRD_MKE2FS: &str = "ros/mke2fs";
