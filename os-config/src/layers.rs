@@ -61,6 +61,17 @@ pub fn load(root: &Path) -> LoadedConfig {
     load_with(root, LoadOptions::default())
 }
 
+/// The typed configuration of layers already in memory, lowest precedence first: what PID 1
+/// has before the root exists (the image's defaults, the OEM partition, the cmdline and the
+/// arguments after `--`). Values that do not fit the model are left out, as in `load`.
+pub fn merge_in_memory<'a>(layers: impl IntoIterator<Item = &'a Value>) -> CloudConfig {
+    let mut value = Value::Mapping(Default::default());
+    for layer in layers {
+        merge(&mut value, layer.clone());
+    }
+    document::validate(value, None, None).config
+}
+
 pub fn load_with(root: &Path, opts: LoadOptions) -> LoadedConfig {
     let mut diagnostics = Vec::new();
     let mut layers = Vec::new();

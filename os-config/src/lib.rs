@@ -22,7 +22,7 @@ pub use atomic_write::atomic_write;
 pub use diagnostic::{Diagnostic, Severity};
 pub use document::{parse_document, Document};
 pub use key_path::{KeyPath, KeyPathError};
-pub use layers::{load, load_with, LayerKind, LoadOptions, LoadedConfig};
+pub use layers::{load, load_with, merge_in_memory, LayerKind, LoadOptions, LoadedConfig};
 pub use merge::merge;
 pub use model::CloudConfig;
 pub use yaml_serde::Value;

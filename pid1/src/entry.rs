@@ -59,9 +59,7 @@ pub fn run() -> ExitCode {
 fn early_config() -> CloudConfig {
     let text = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
     let parsed = os_config::cmdline::parse(&text);
-    let mut value = parsed.config;
-    os_config::merge(&mut value, parsed.elided);
-    os_config::document::validate(value, None, None).config
+    os_config::merge_in_memory([&parsed.config, &parsed.elided])
 }
 
 /// The signals PID 1 handles itself; everything else keeps its default (ignored for PID 1).

@@ -116,18 +116,11 @@ impl EarlyLayers {
 
     /// The merged `rancher.state`.
     pub fn state(&self) -> StateConfig {
-        let mut value = Value::Mapping(Default::default());
-        for layer in [&self.defaults, &self.oem]
+        let layers = [&self.defaults, &self.oem]
             .into_iter()
             .flatten()
-            .chain([&self.cmdline, &self.elided])
-        {
-            os_config::merge(&mut value, layer.clone());
-        }
-        os_config::document::validate(value, None, None)
-            .config
-            .rancher
-            .state
+            .chain([&self.cmdline, &self.elided]);
+        os_config::merge_in_memory(layers).rancher.state
     }
 
     /// True when the OEM partition or the kernel cmdline names the state device, sets `wait`
