@@ -7,7 +7,8 @@ use super::{Kind, Plan};
 use host::block_devices::{DeviceSpec, Resolver};
 use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
-use std::ffi::CString;
+use std::ffi::{CString, NulError};
+use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -35,7 +36,95 @@ pub enum Done {
     Skipped,
 }
 
-pub fn apply(plan: &Plan, device_deadline: Instant) -> Result<Done, String> {
+/// A mount(2) call that failed; the text is the errno's description, as mount(8) gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MountCallError {
+    #[error("{}", .0.desc())]
+    Mount(#[source] Errno),
+    /// The remount that gives a bind mount its per-mount flags.
+    #[error("remounting with the options: {}", .0.desc())]
+    Remount(#[source] Errno),
+    #[error("setting propagation: {}", .0.desc())]
+    Propagation(#[source] Errno),
+}
+
+/// What one try of several was: an NFS data string, or a filesystem type for a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tried {
+    /// The one mount there is to try (a filesystem without a device).
+    Only,
+    /// An NFS data string (one per protocol version).
+    Data(String),
+    /// A filesystem type tried on a device.
+    FsType(String),
+}
+
+/// One try that failed, shown as `[data] error`, `fstype: error` or just the error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub tried: Tried,
+    pub error: MountCallError,
+}
+
+impl fmt::Display for Attempt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.tried {
+            Tried::Only => write!(f, "{}", self.error),
+            Tried::Data(d) => write!(f, "[{d}] {}", self.error),
+            Tried::FsType(t) => write!(f, "{t}: {}", self.error),
+        }
+    }
+}
+
+/// Why a planned row could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("bind source {}: {source}", path.display())]
+    BindSource {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Making the mount point (or its parent, for a file bind-mounted onto it).
+    #[error("creating {}: {source}", path.display())]
+    CreateTarget {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Mount(#[from] MountCallError),
+    /// Every try failed, in order; shown joined by `; `.
+    #[error("{}", join_attempts(.0))]
+    AllAttemptsFailed(Vec<Attempt>),
+    #[error("device {0} not found")]
+    DeviceNotFound(String),
+    #[error("cannot tell the filesystem type of {0}")]
+    UnknownFsType(String),
+    #[error("swap {0} not found")]
+    SwapNotFound(String),
+    /// The swap path holds a NUL byte.
+    #[error(transparent)]
+    SwapPath(#[from] NulError),
+    #[error("swapon: {}{}", .0.desc(), swapon_hint(*.0))]
+    Swapon(#[source] Errno),
+}
+
+fn join_attempts(attempts: &[Attempt]) -> String {
+    attempts
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn swapon_hint(e: Errno) -> &'static str {
+    if e == Errno::EINVAL {
+        " (no swap signature, or a sparse file: make it with dd or fallocate, then mkswap)"
+    } else {
+        ""
+    }
+}
+
+pub fn apply(plan: &Plan, device_deadline: Instant) -> Result<Done, ApplyError> {
     if plan.options.noauto {
         return Ok(Done::Skipped);
     }
@@ -43,8 +132,10 @@ pub fn apply(plan: &Plan, device_deadline: Instant) -> Result<Done, String> {
         Kind::Swap => swap(plan, device_deadline),
         Kind::Bind => {
             let source = Path::new(&plan.source);
-            let src = std::fs::metadata(source)
-                .map_err(|e| format!("bind source {}: {e}", source.display()))?;
+            let src = std::fs::metadata(source).map_err(|e| ApplyError::BindSource {
+                path: source.to_path_buf(),
+                source: e,
+            })?;
             // Bound already: the target is the very same file or directory.
             let same = |_: &MountInfo| {
                 std::fs::metadata(&plan.target)
@@ -81,17 +172,17 @@ pub fn apply(plan: &Plan, device_deadline: Instant) -> Result<Done, String> {
                     data,
                 ) {
                     Ok(done) => return Ok(done),
-                    Err(e) => errors.push(match data {
-                        Some(d) => format!("[{d}] {e}"),
-                        None => e,
+                    Err(error) => errors.push(Attempt {
+                        tried: data.map_or(Tried::Only, |d| Tried::Data(d.to_owned())),
+                        error,
                     }),
                 }
             }
-            Err(errors.join("; "))
+            Err(ApplyError::AllAttemptsFailed(errors))
         }
         Kind::Device => {
             let dev = wait_device(&plan.source, device_deadline)
-                .ok_or_else(|| format!("device {} not found", plan.source))?;
+                .ok_or_else(|| ApplyError::DeviceNotFound(plan.source.clone()))?;
             let rdev = std::fs::metadata(&dev).map(|m| m.rdev()).ok();
             let same = |m: &MountInfo| rdev.is_some_and(|r| m.dev == (major(r), minor(r)));
             if already(&plan.target, same) {
@@ -101,16 +192,19 @@ pub fn apply(plan: &Plan, device_deadline: Instant) -> Result<Done, String> {
             let source = dev.display().to_string();
             let candidates = fs_candidates(&plan.fstype, &dev);
             if candidates.is_empty() {
-                return Err(format!("cannot tell the filesystem type of {source}"));
+                return Err(ApplyError::UnknownFsType(source));
             }
             let mut errors = Vec::new();
             for fstype in &candidates {
                 match mount_fs(&source, &plan.target, fstype, &plan.options, None) {
                     Ok(done) => return Ok(done),
-                    Err(e) => errors.push(format!("{fstype}: {e}")),
+                    Err(error) => errors.push(Attempt {
+                        tried: Tried::FsType(fstype.clone()),
+                        error,
+                    }),
                 }
             }
-            Err(errors.join("; "))
+            Err(ApplyError::AllAttemptsFailed(errors))
         }
     }
 }
@@ -134,17 +228,19 @@ fn minor(rdev: u64) -> u32 {
 }
 
 /// Creates the mount point: a directory, or an empty file for a file bind-mounted onto it.
-fn prepare_target(target: &Path, dir: bool) -> Result<(), String> {
+fn prepare_target(target: &Path, dir: bool) -> Result<(), ApplyError> {
+    let creating = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ApplyError::CreateTarget { path, source }
+    };
     if dir {
-        return std::fs::create_dir_all(target)
-            .map_err(|e| format!("creating {}: {e}", target.display()));
+        return std::fs::create_dir_all(target).map_err(creating(target));
     }
     if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("creating {}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(creating(parent))?;
     }
     if !target.exists() {
-        std::fs::write(target, b"").map_err(|e| format!("creating {}: {e}", target.display()))?;
+        std::fs::write(target, b"").map_err(creating(target))?;
     }
     Ok(())
 }
@@ -155,7 +251,7 @@ fn mount_fs(
     fstype: &str,
     options: &MountOptions,
     data: Option<&str>,
-) -> Result<Done, String> {
+) -> Result<Done, MountCallError> {
     let owned = options.data_string();
     let data = data.or(owned.as_deref());
     let mut flags = options.flags;
@@ -168,7 +264,7 @@ fn mount_fs(
             tracing::warn!(source, target = %target.display(), "mounts: write-protected, mounted read-only");
         }
     }
-    r.map_err(|e| e.desc().to_owned())?;
+    r.map_err(MountCallError::Mount)?;
     set_propagation(target, options)?;
     Ok(Done::Mounted {
         source: source.to_owned(),
@@ -176,26 +272,26 @@ fn mount_fs(
     })
 }
 
-fn bind(source: &Path, target: &Path, options: &MountOptions) -> Result<(), String> {
+fn bind(source: &Path, target: &Path, options: &MountOptions) -> Result<(), MountCallError> {
     let mut flags = MsFlags::MS_BIND;
     if options.recursive {
         flags.insert(MsFlags::MS_REC);
     }
     mount(Some(source), target, None::<&str>, flags, None::<&str>)
-        .map_err(|e| e.desc().to_owned())?;
+        .map_err(MountCallError::Mount)?;
     // A bind mount takes its per-mount flags (ro, nosuid...) only on a remount.
     if !options.flags.is_empty() {
         let remount = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | options.flags;
         mount(None::<&str>, target, None::<&str>, remount, None::<&str>)
-            .map_err(|e| format!("remounting with the options: {}", e.desc()))?;
+            .map_err(MountCallError::Remount)?;
     }
     set_propagation(target, options)
 }
 
-fn set_propagation(target: &Path, options: &MountOptions) -> Result<(), String> {
+fn set_propagation(target: &Path, options: &MountOptions) -> Result<(), MountCallError> {
     if let Some(p) = options.propagation {
         mount(None::<&str>, target, None::<&str>, p, None::<&str>)
-            .map_err(|e| format!("setting propagation: {}", e.desc()))?;
+            .map_err(MountCallError::Propagation)?;
     }
     Ok(())
 }
@@ -207,9 +303,9 @@ fn wait_device(source: &str, deadline: Instant) -> Option<PathBuf> {
     Resolver::system(true).wait(&spec, deadline)
 }
 
-fn swap(plan: &Plan, device_deadline: Instant) -> Result<Done, String> {
+fn swap(plan: &Plan, device_deadline: Instant) -> Result<Done, ApplyError> {
     let dev = wait_device(&plan.source, device_deadline)
-        .ok_or_else(|| format!("swap {} not found", plan.source))?;
+        .ok_or_else(|| ApplyError::SwapNotFound(plan.source.clone()))?;
     let real = std::fs::canonicalize(&dev).unwrap_or_else(|_| dev.clone());
     if active_swaps().iter().any(|s| s == &real) {
         return Ok(Done::AlreadySwap);
@@ -227,7 +323,7 @@ fn swap(plan: &Plan, device_deadline: Instant) -> Result<Done, String> {
     if plan.options.discard {
         flags |= SWAP_FLAG_DISCARD;
     }
-    let path = CString::new(real.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
+    let path = CString::new(real.as_os_str().as_bytes())?;
     // SAFETY: a valid NUL-terminated path and plain flags.
     let rc = unsafe { libc::swapon(path.as_ptr(), flags) };
     if rc != 0 {
@@ -235,12 +331,7 @@ fn swap(plan: &Plan, device_deadline: Instant) -> Result<Done, String> {
         if e == Errno::EBUSY {
             return Ok(Done::AlreadySwap);
         }
-        let hint = if e == Errno::EINVAL {
-            " (no swap signature, or a sparse file: make it with dd or fallocate, then mkswap)"
-        } else {
-            ""
-        };
-        return Err(format!("swapon: {}{hint}", e.desc()));
+        return Err(ApplyError::Swapon(e));
     }
     Ok(Done::SwapOn { device: real })
 }

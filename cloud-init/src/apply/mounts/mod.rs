@@ -18,14 +18,15 @@ pub mod apply;
 pub mod nfs;
 pub mod options;
 
-use apply::Done;
+use apply::{ApplyError, Done};
 use host::block_devices::{DeviceSpec, SpecError};
 use host::mount_namespace as host_ns;
-use options::MountOptions;
+use nfs::NfsError;
+use options::{MountOptions, OptionsError};
 use os_config::model::MountEntry;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// Filesystems that never need a device, also when their module is not loaded yet (then
@@ -49,6 +50,58 @@ const VIRTUAL_FS: [&str; 16] = [
     "efivarfs",
 ];
 
+/// Why a row was refused before anything was tried.
+#[derive(Debug, thiserror::Error)]
+pub enum RowError {
+    #[error("no device")]
+    NoDevice,
+    #[error("no mount point")]
+    NoMountPoint,
+    #[error(transparent)]
+    Options(#[from] OptionsError),
+    #[error("bind source {0:?} must be an absolute path")]
+    RelativeBindSource(String),
+    #[error(transparent)]
+    Nfs(#[from] NfsError),
+    /// An `addr=` option that is no IP address; holds what follows `addr=`.
+    #[error("addr={given} is not an address")]
+    BadAddr {
+        given: String,
+        source: std::net::AddrParseError,
+    },
+    #[error("device {0:?} is not LABEL=, UUID=, PARTUUID=, PARTLABEL= or a path")]
+    UnknownDevice(String),
+    #[error("mount point {0:?} must be an absolute path")]
+    RelativeMountPoint(String),
+}
+
+/// Why the worker that applies the rows could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Namespace(#[from] host_ns::NsError),
+    #[error(transparent)]
+    Thread(#[from] std::io::Error),
+}
+
+/// What went wrong with one row: refused, failed, or never applied.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    #[error(transparent)]
+    Row(#[from] RowError),
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// The worker did not start, so no row was tried; shared by every row.
+    #[error("not applied: {0}")]
+    NotApplied(#[source] Arc<StartError>),
+    /// Still running at the timeout (e.g. an NFS server that does not answer).
+    #[error(
+        "still in progress after {} s; left to finish in the background",
+        .0.as_secs()
+    )]
+    StillInProgress(Duration),
+}
+
 /// One row, with defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
@@ -59,7 +112,7 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn parse(entry: &MountEntry) -> Result<Row, String> {
+    pub fn parse(entry: &MountEntry) -> Result<Row, RowError> {
         let field = |i: usize| entry.0.get(i).map(|s| s.trim()).unwrap_or_default();
         let non_empty = |s: &str, default: &str| {
             if s.is_empty() || (default == "auto" && s.eq_ignore_ascii_case("none")) {
@@ -75,10 +128,10 @@ impl Row {
             options: non_empty(field(3), "defaults"),
         };
         if row.device.is_empty() {
-            return Err("no device".into());
+            return Err(RowError::NoDevice);
         }
         if row.target.is_empty() && row.fstype != "swap" {
-            return Err("no mount point".into());
+            return Err(RowError::NoMountPoint);
         }
         Ok(row)
     }
@@ -111,7 +164,7 @@ pub struct Plan {
 
 /// Checks a row and decides how to apply it. Server names are resolved here, before the
 /// work moves into the host's namespace.
-pub fn plan(index: usize, entry: &MountEntry, nodev: &[String]) -> Result<Plan, String> {
+pub fn plan(index: usize, entry: &MountEntry, nodev: &[String]) -> Result<Plan, RowError> {
     let row = Row::parse(entry)?;
     let options = options::parse(&row.options)?;
     let target = PathBuf::from(&row.target);
@@ -119,19 +172,17 @@ pub fn plan(index: usize, entry: &MountEntry, nodev: &[String]) -> Result<Plan, 
         Kind::Swap
     } else if options.bind || row.fstype == "bind" {
         if !row.device.starts_with('/') {
-            return Err(format!(
-                "bind source {:?} must be an absolute path",
-                row.device
-            ));
+            return Err(RowError::RelativeBindSource(row.device));
         }
         Kind::Bind
     } else if nfs::is_nfs(&row.fstype) {
         let (host, _) = nfs::split_source(&row.device)?;
         let given = options.data.iter().find_map(|o| o.strip_prefix("addr="));
         let addr = match given {
-            Some(a) => a
-                .parse()
-                .map_err(|_| format!("addr={a} is not an address"))?,
+            Some(a) => a.parse().map_err(|source| RowError::BadAddr {
+                given: a.to_owned(),
+                source,
+            })?,
             None => nfs::resolve(&host)?,
         };
         Kind::Nfs {
@@ -144,18 +195,12 @@ pub fn plan(index: usize, entry: &MountEntry, nodev: &[String]) -> Result<Plan, 
             DeviceSpec::parse(&row.device),
             Err(SpecError::Unknown { .. })
         ) {
-            return Err(format!(
-                "device {:?} is not LABEL=, UUID=, PARTUUID=, PARTLABEL= or a path",
-                row.device
-            ));
+            return Err(RowError::UnknownDevice(row.device));
         }
         Kind::Device
     };
     if kind != Kind::Swap && !target.is_absolute() {
-        return Err(format!(
-            "mount point {:?} must be an absolute path",
-            row.target
-        ));
+        return Err(RowError::RelativeMountPoint(row.target));
     }
     Ok(Plan {
         index,
@@ -190,12 +235,12 @@ impl Options {
 }
 
 /// What happened to one row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Outcome {
     pub index: usize,
     pub what: String,
     pub nofail: bool,
-    pub result: Result<Done, String>,
+    pub result: Result<Done, MountError>,
 }
 
 /// Applies every row, in order, and reports each.
@@ -210,7 +255,7 @@ pub fn apply_all(entries: &[MountEntry], opts: &Options) -> Vec<Outcome> {
                 index,
                 what: entry.0.join(" "),
                 nofail: false,
-                result: Err(e),
+                result: Err(e.into()),
             }),
         }
     }
@@ -228,7 +273,7 @@ pub fn apply_all(entries: &[MountEntry], opts: &Options) -> Vec<Outcome> {
 /// Runs the plans on one thread inside the namespace, one after another (a later row may
 /// mount inside an earlier one), and collects their results until the timeout.
 fn execute(plans: Vec<Plan>, opts: &Options) -> Vec<Outcome> {
-    let outcome = |p: &Plan, result| Outcome {
+    let outcome = |p: &Plan, result: Result<Done, MountError>| Outcome {
         index: p.index,
         what: describe(p),
         nofail: p.options.nofail,
@@ -246,16 +291,17 @@ fn execute(plans: Vec<Plan>, opts: &Options) -> Vec<Outcome> {
         }
     };
     let started = match &opts.namespace {
-        Some(ns) => host_ns::spawn_in(ns, work).map_err(|e| e.to_string()),
+        Some(ns) => host_ns::spawn_in(ns, work).map_err(StartError::from),
         None => std::thread::Builder::new()
             .name("mounts".into())
             .spawn(work)
-            .map_err(|e| e.to_string()),
+            .map_err(StartError::from),
     };
     if let Err(e) = started {
+        let e = Arc::new(e);
         return plans
             .iter()
-            .map(|p| outcome(p, Err(format!("not applied: {e}"))))
+            .map(|p| outcome(p, Err(MountError::NotApplied(Arc::clone(&e)))))
             .collect();
     }
     let mut pending: BTreeMap<usize, Plan> = plans.into_iter().map(|p| (p.index, p)).collect();
@@ -266,18 +312,14 @@ fn execute(plans: Vec<Plan>, opts: &Options) -> Vec<Outcome> {
         match rx.recv_timeout(left) {
             Ok((index, result)) => {
                 if let Some(p) = pending.remove(&index) {
-                    out.push(outcome(&p, result));
+                    out.push(outcome(&p, result.map_err(MountError::from)));
                 }
             }
             Err(_) => break,
         }
     }
     for p in pending.values() {
-        let msg = format!(
-            "still in progress after {} s; left to finish in the background",
-            opts.timeout.as_secs()
-        );
-        out.push(outcome(p, Err(msg)));
+        out.push(outcome(p, Err(MountError::StillInProgress(opts.timeout))));
     }
     out
 }

@@ -7,13 +7,28 @@ use std::net::{IpAddr, ToSocketAddrs};
 
 const NFS_PORT: u16 = 2049;
 
+/// Why an NFS row's server could not be worked out.
+#[derive(Debug, thiserror::Error)]
+pub enum NfsError {
+    /// The source, as written, is neither `server:/path` nor `[v6addr]:/path`.
+    #[error("{0:?} is not server:/path")]
+    NotServerPath(String),
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("{0} has no address")]
+    NoAddress(String),
+}
+
 pub fn is_nfs(fstype: &str) -> bool {
     matches!(fstype, "nfs" | "nfs4")
 }
 
 /// `server:/export` or `[v6addr]:/export` → (server, export).
-pub fn split_source(source: &str) -> Result<(String, String), String> {
-    let bad = || format!("{source:?} is not server:/path");
+pub fn split_source(source: &str) -> Result<(String, String), NfsError> {
+    let bad = || NfsError::NotServerPath(source.to_owned());
     let (host, path) = if let Some(rest) = source.strip_prefix('[') {
         let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
         (h, p)
@@ -28,13 +43,16 @@ pub fn split_source(source: &str) -> Result<(String, String), String> {
 
 /// The server's address; names are resolved here, in the container, where the network
 /// service keeps /etc/resolv.conf. IPv4 is preferred, as mount.nfs does.
-pub fn resolve(host: &str) -> Result<IpAddr, String> {
+pub fn resolve(host: &str) -> Result<IpAddr, NfsError> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(ip);
     }
     let addrs: Vec<IpAddr> = (host, NFS_PORT)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .map_err(|source| NfsError::Resolve {
+            host: host.to_owned(),
+            source,
+        })?
         .map(|a| a.ip())
         .collect();
     addrs
@@ -42,7 +60,7 @@ pub fn resolve(host: &str) -> Result<IpAddr, String> {
         .find(|a| a.is_ipv4())
         .or_else(|| addrs.first())
         .copied()
-        .ok_or_else(|| format!("{host} has no address"))
+        .ok_or_else(|| NfsError::NoAddress(host.to_owned()))
 }
 
 /// The data strings to try, in order, for mount(2). Without a version, `nfs` tries NFSv4 and
@@ -84,7 +102,10 @@ mod tests {
             split_source("[fd00::1]:/x").unwrap(),
             ("fd00::1".into(), "/x".into())
         );
-        assert!(split_source("/dev/vdb").is_err());
+        assert_eq!(
+            split_source("/dev/vdb").unwrap_err().to_string(),
+            "\"/dev/vdb\" is not server:/path"
+        );
         assert!(split_source("nas:export").is_err());
         assert!(split_source(":/x").is_err());
     }

@@ -24,6 +24,14 @@ pub struct MountOptions {
     pub discard: bool,
 }
 
+/// Why the options column was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionsError {
+    /// `pri=` outside -1..=32767, or not a number; holds the whole word.
+    #[error("bad swap priority {0:?}")]
+    BadPriority(String),
+}
+
 impl Default for MountOptions {
     fn default() -> Self {
         MountOptions {
@@ -49,7 +57,7 @@ impl MountOptions {
 
 /// Parses `defaults,ro,noatime,size=10m`. Unknown words go to the filesystem, which rejects
 /// what it does not know, as mount(8) would.
-pub fn parse(options: &str) -> Result<MountOptions, String> {
+pub fn parse(options: &str) -> Result<MountOptions, OptionsError> {
     let mut o = MountOptions::default();
     for word in options.split(',').map(str::trim).filter(|w| !w.is_empty()) {
         if let Some((set, clear)) = flag(word) {
@@ -80,7 +88,7 @@ pub fn parse(options: &str) -> Result<MountOptions, String> {
                     .parse::<i32>()
                     .ok()
                     .filter(|n| (-1..=32767).contains(n))
-                    .ok_or_else(|| format!("bad swap priority {w:?}"))?;
+                    .ok_or_else(|| OptionsError::BadPriority(w.to_owned()))?;
                 o.priority = (n >= 0).then_some(n);
             }
             w => o.data.push(w.to_owned()),
@@ -165,7 +173,10 @@ mod tests {
         let s = parse("sw,pri=5,discard=once").unwrap();
         assert_eq!((s.priority, s.discard), (Some(5), true));
         assert_eq!(parse("pri=-1").unwrap().priority, None);
-        assert!(parse("pri=high").is_err());
+        assert_eq!(
+            parse("pri=high").unwrap_err().to_string(),
+            "bad swap priority \"pri=high\""
+        );
         assert!(parse("noauto").unwrap().noauto);
     }
 }

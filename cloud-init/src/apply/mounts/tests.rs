@@ -5,6 +5,11 @@ fn row(fields: &[&str]) -> MountEntry {
     MountEntry(fields.iter().map(|s| (*s).to_owned()).collect())
 }
 
+/// The result with the error as its message, to compare whole.
+fn done(o: &Outcome) -> Result<&Done, String> {
+    o.result.as_ref().map_err(ToString::to_string)
+}
+
 fn nodev() -> Vec<String> {
     nodev_filesystems()
 }
@@ -85,7 +90,7 @@ fn bad_rows_are_refused_with_a_reason() {
         (vec!["nas-export", "/mnt/x", "nfs"], "server:/path"),
         (vec!["/dev/vdb", "/mnt/x", "ext4", "pri=x"], "priority"),
     ] {
-        let err = plan(0, &row(&fields), &nd).unwrap_err();
+        let err = plan(0, &row(&fields), &nd).unwrap_err().to_string();
         assert!(err.contains(why), "{fields:?}: {err}");
     }
 }
@@ -111,17 +116,22 @@ fn failures_are_reported_per_row_and_the_rest_still_mount() {
     };
     let out = apply_all(&entries, &opts);
     assert_eq!(out.len(), 5);
-    assert!(out[0].result.as_ref().unwrap_err().contains("not found"));
+    assert!(out[0]
+        .result
+        .as_ref()
+        .unwrap_err()
+        .to_string()
+        .contains("not found"));
     assert!(out[1].result.is_err());
     assert_eq!(
-        out[2].result,
-        Ok(Done::Mounted {
+        done(&out[2]),
+        Ok(&Done::Mounted {
             source: "tmpfs".into(),
             fstype: "tmpfs".into()
         })
     );
     assert!(out[3].nofail && out[3].result.is_err());
-    assert_eq!(out[4].result, Ok(Done::Skipped));
+    assert_eq!(done(&out[4]), Ok(&Done::Skipped));
     let info = holder.mountinfo();
     let line = info
         .lines()
@@ -135,7 +145,7 @@ fn failures_are_reported_per_row_and_the_rest_still_mount() {
 
     // Again: already there, nothing is stacked on top.
     let again = apply_all(&entries[2..3], &opts);
-    assert_eq!(again[0].result, Ok(Done::AlreadyMounted));
+    assert_eq!(done(&again[0]), Ok(&Done::AlreadyMounted));
 }
 
 #[test]
@@ -202,8 +212,8 @@ fn ext4_on_a_loop_device_mounts_by_label() {
     ])];
     let out = apply_all(&entries, &into(&holder));
     assert_eq!(
-        out[0].result,
-        Ok(Done::Mounted {
+        done(&out[0]),
+        Ok(&Done::Mounted {
             source: lo.0.display().to_string(),
             fstype: "ext4".into()
         }),
@@ -218,7 +228,7 @@ fn ext4_on_a_loop_device_mounts_by_label() {
         "{info}"
     );
     let again = apply_all(&entries, &into(&holder));
-    assert_eq!(again[0].result, Ok(Done::AlreadyMounted));
+    assert_eq!(done(&again[0]), Ok(&Done::AlreadyMounted));
     // The namespace (and the mount) go before the loop device is detached.
     drop(holder);
 }
@@ -259,7 +269,10 @@ fn swap_on_a_file_with_priority() {
     match &out[0].result {
         Ok(Done::SwapOn { device }) => assert_eq!(device, &file),
         // A kernel without swap support, or a sandbox that forbids it.
-        Err(e) if e.contains("not permitted") || e.contains("not implemented") => {
+        Err(e)
+            if e.to_string().contains("not permitted")
+                || e.to_string().contains("not implemented") =>
+        {
             eprintln!("skipped: this kernel refuses swap here: {e}");
             return;
         }
@@ -272,7 +285,7 @@ fn swap_on_a_file_with_priority() {
         .expect("not in /proc/swaps");
     assert_eq!(line.split_whitespace().nth(4), Some("7"), "{line}");
     let again = apply_all(&entries, &into(&holder));
-    assert_eq!(again[0].result, Ok(Done::AlreadySwap));
+    assert_eq!(done(&again[0]), Ok(&Done::AlreadySwap));
 }
 
 #[test]
@@ -291,7 +304,7 @@ fn a_swap_without_signature_is_explained() {
         &[row(&[&file.display().to_string(), "none", "swap"])],
         &into(&holder),
     );
-    let err = out[0].result.as_ref().unwrap_err();
+    let err = out[0].result.as_ref().unwrap_err().to_string();
     assert!(err.contains("swapon"), "{err}");
 }
 
@@ -332,7 +345,9 @@ fn a_mount_point_that_holds_something_else_is_mounted_over_once() {
     assert!(holder.view(&mnt.join("data/f")).exists());
     let second = apply_all(&entries, &into(&holder));
     assert!(
-        second.iter().all(|o| o.result == Ok(Done::AlreadyMounted)),
+        second
+            .iter()
+            .all(|o| matches!(o.result, Ok(Done::AlreadyMounted))),
         "{second:?}"
     );
     // The tmpfs went on top of the shared bind, once.
@@ -342,4 +357,83 @@ fn a_mount_point_that_holds_something_else_is_mounted_over_once() {
         .filter(|l| l.split(' ').nth(4) == Some(mnt.to_str().unwrap()))
         .count();
     assert_eq!(stacked, 2);
+}
+
+/// The texts logs and callers match on, as they were when these were plain strings.
+#[test]
+fn error_texts_are_unchanged() {
+    use apply::{ApplyError, Attempt, MountCallError, Tried};
+    use nix::errno::Errno;
+    let attempts = ApplyError::AllAttemptsFailed(vec![
+        Attempt {
+            tried: Tried::Data("addr=10.0.0.9,vers=4".into()),
+            error: MountCallError::Mount(Errno::ETIMEDOUT),
+        },
+        Attempt {
+            tried: Tried::FsType("ext4".into()),
+            error: MountCallError::Propagation(Errno::EINVAL),
+        },
+        Attempt {
+            tried: Tried::Only,
+            error: MountCallError::Remount(Errno::EPERM),
+        },
+    ]);
+    assert_eq!(
+        attempts.to_string(),
+        format!(
+            "[addr=10.0.0.9,vers=4] {}; ext4: setting propagation: {}; \
+             remounting with the options: {}",
+            Errno::ETIMEDOUT.desc(),
+            Errno::EINVAL.desc(),
+            Errno::EPERM.desc()
+        )
+    );
+    assert_eq!(
+        ApplyError::Swapon(Errno::EINVAL).to_string(),
+        format!(
+            "swapon: {} (no swap signature, or a sparse file: make it with dd or fallocate, \
+             then mkswap)",
+            Errno::EINVAL.desc()
+        )
+    );
+    assert_eq!(
+        ApplyError::Swapon(Errno::EPERM).to_string(),
+        format!("swapon: {}", Errno::EPERM.desc())
+    );
+    assert_eq!(
+        ApplyError::DeviceNotFound("LABEL=x".into()).to_string(),
+        "device LABEL=x not found"
+    );
+    assert_eq!(
+        MountError::StillInProgress(Duration::from_secs(120)).to_string(),
+        "still in progress after 120 s; left to finish in the background"
+    );
+    let io = std::io::Error::other("boom");
+    assert_eq!(
+        MountError::NotApplied(std::sync::Arc::new(StartError::Thread(io))).to_string(),
+        "not applied: boom"
+    );
+    let nd = nodev();
+    for (fields, text) in [
+        (vec!["/dev/vdb"], "no mount point".to_owned()),
+        (
+            vec!["nas:/x", "/mnt/x", "nfs", "addr=nas"],
+            "addr=nas is not an address".to_owned(),
+        ),
+        (
+            vec!["vdb", "/mnt/x"],
+            "device \"vdb\" is not LABEL=, UUID=, PARTUUID=, PARTLABEL= or a path".to_owned(),
+        ),
+        (
+            vec!["/dev/vdb", "rel"],
+            "mount point \"rel\" must be an absolute path".to_owned(),
+        ),
+        (
+            vec!["data", "/mnt/x", "none", "bind"],
+            "bind source \"data\" must be an absolute path".to_owned(),
+        ),
+    ] {
+        let err = plan(0, &row(&fields), &nd).unwrap_err();
+        assert_eq!(MountError::from(err).to_string(), text, "{fields:?}");
+    }
 }
