@@ -82,6 +82,40 @@ pub fn asynchronous(s: &Settings) -> Result<reqwest::Client, reqwest::Error> {
     b.build()
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error("downloading {url}: {source}")]
+    Http { url: String, source: reqwest::Error },
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Fetches `url` into the file `out` (created, or truncated) and syncs it; returns its size.
+pub fn download(s: &Settings, url: &str, out: &std::path::Path) -> Result<u64, DownloadError> {
+    let http = |source| DownloadError::Http {
+        url: url.to_owned(),
+        source,
+    };
+    let write = |source| DownloadError::Write {
+        path: out.to_path_buf(),
+        source,
+    };
+    let mut resp = blocking(s)
+        .and_then(|c| c.get(url).send())
+        .and_then(|r| r.error_for_status())
+        .map_err(http)?;
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(write)?;
+    }
+    let mut f = std::fs::File::create(out).map_err(write)?;
+    let n = resp.copy_to(&mut f).map_err(http)?;
+    f.sync_all().map_err(write)?;
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +144,26 @@ mod tests {
         assert!(blocking(&s).is_ok());
         assert!(blocking(&Settings::default()).is_ok());
         assert!(asynchronous(&s).is_ok());
+    }
+
+    #[test]
+    fn download_writes_the_body_and_refuses_an_error_status() {
+        use test_support::http_server::{HttpServer, Reply};
+        let server = HttpServer::start(|r| match r.path.as_str() {
+            "/bundle" => Reply::ok(vec![7u8; 100_000]),
+            _ => Reply::not_found(),
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("sub/download.bundle");
+        let s = Settings {
+            proxies: Proxies::Never,
+            ..Settings::default()
+        };
+        let n = download(&s, &format!("{}/bundle", server.url()), &out).unwrap();
+        assert_eq!(n, 100_000);
+        assert_eq!(std::fs::read(&out).unwrap(), vec![7u8; 100_000]);
+        let e = download(&s, &format!("{}/missing", server.url()), &out).unwrap_err();
+        assert!(matches!(e, DownloadError::Http { .. }), "{e}");
+        assert!(e.to_string().contains("/missing"), "{e}");
     }
 }

@@ -15,3 +15,4 @@ pub mod install;
 pub mod layout;
 pub mod slot_write;
 pub mod tools;
+pub mod upgrade;

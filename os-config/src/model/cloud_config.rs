@@ -26,6 +26,19 @@ pub struct CloudConfig {
     pub rancher: RancherConfig,
 }
 
+impl CloudConfig {
+    /// Every image the system, bootstrap and cloud-init services name, sorted and unique.
+    pub fn service_images(&self) -> std::collections::BTreeSet<&str> {
+        let r = &self.rancher;
+        r.services
+            .values()
+            .chain(r.bootstrap.values())
+            .chain(r.cloud_init_services.values())
+            .filter_map(|s| s.image.as_deref())
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MountEntry(#[serde(deserialize_with = "string_list")] pub Vec<String>);

@@ -7,7 +7,6 @@ use os_config::model::CloudConfig;
 use os_config::user_config;
 use os_config::value_typing::type_value;
 use os_config::{paths, KeyPath, LoadOptions, Value, CONFIG_FILE_MODE};
-use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -216,16 +215,8 @@ fn images(root: &Path, input: Option<&Path>) -> Result<()> {
         }
         None => load(root, LoadOptions::default()).config,
     };
-    let r = &config.rancher;
-    let images: BTreeSet<&str> = r
-        .services
-        .values()
-        .chain(r.bootstrap.values())
-        .chain(r.cloud_init_services.values())
-        .filter_map(|s| s.image.as_deref())
-        .collect();
     let mut out = String::new();
-    for i in images {
+    for i in config.service_images() {
         out.push_str(i);
         out.push('\n');
     }

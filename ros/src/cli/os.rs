@@ -1,11 +1,12 @@
 //! `ros os`: which version and slot run, the slots' contents, upgrades to the inactive slot
-//! (tried by GRUB under a boot counter) and rollbacks. See os_disk::boot_state.
+//! (tried by GRUB under a boot counter) and rollbacks: prompts and output here, the steps in
+//! os_disk::upgrade.
 
 use anyhow::{bail, Context, Result};
-use os_disk::boot_info::{BootInfo, RollbackRecord, ROLLBACK_RECORD, SLOT_MOUNT};
-use os_disk::bundle::{self, Manifest};
-use os_disk::layout::{self, Slot};
-use os_disk::{config_snapshot, slot_write};
+use os_disk::boot_info::BootInfo;
+use os_disk::bundle;
+use os_disk::layout::Slot;
+use os_disk::upgrade::{self, Installed, Step};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
@@ -41,8 +42,6 @@ pub enum OsCommand {
     },
 }
 
-const WORK: &str = "/run/ros/os";
-
 pub fn run(args: OsArgs) -> Result<()> {
     match args.command {
         OsCommand::Version => version(),
@@ -63,55 +62,34 @@ pub fn require_root(what: &str) -> Result<()> {
     Ok(())
 }
 
-struct Installed {
-    info: BootInfo,
-    slot: Slot,
-    disk: PathBuf,
-    esp: PathBuf,
-}
-
-fn installed() -> Result<Installed> {
-    let info = BootInfo::read().map_err(anyhow::Error::msg)?;
-    match (info.slot, info.disk.clone(), info.esp.clone()) {
-        (Some(slot), Some(disk), Some(esp)) => Ok(Installed {
-            info,
-            slot,
-            disk,
-            esp,
-        }),
-        _ => bail!("this system is not running from an installed disk (live or kernel+initrd boot): use `ros install` first"),
-    }
-}
-
 fn version() -> Result<()> {
-    let info = BootInfo::read().map_err(anyhow::Error::msg)?;
+    let info = BootInfo::read()?;
     println!("version: {}", info.version);
-    let Some(slot) = info.slot else {
+    let Ok(inst) = Installed::from_info(info) else {
         println!("slot: none (not booted from an installed disk)");
         return Ok(());
     };
     println!(
-        "slot: {slot}{} on {}",
-        if info.trial { " (on trial)" } else { "" },
-        info.disk.as_deref().unwrap_or(Path::new("?")).display()
+        "slot: {}{} on {}",
+        inst.slot,
+        if inst.info.trial { " (on trial)" } else { "" },
+        inst.disk.display()
     );
-    if let Some(esp) = &info.esp {
-        match slot_write::read_boot_state(esp, Path::new(WORK)) {
-            Ok(state) => match state.next {
-                Some(next) => println!(
-                    "next boot: slot {next} on trial ({} tries left), then slot {}",
-                    state.tries, state.good
-                ),
-                None => println!("next boot: slot {}", state.good),
-            },
-            // Reading grubenv means mounting the ESP.
-            Err(_) if !nix::unistd::geteuid().is_root() => {
-                println!("next boot: (run with sudo to read the boot loader's state)")
-            }
-            Err(e) => println!("next boot: unknown ({e})"),
+    match inst.boot_state() {
+        Ok(state) => match state.next {
+            Some(next) => println!(
+                "next boot: slot {next} on trial ({} tries left), then slot {}",
+                state.tries, state.good
+            ),
+            None => println!("next boot: slot {}", state.good),
+        },
+        // Reading grubenv means mounting the ESP.
+        Err(_) if !nix::unistd::geteuid().is_root() => {
+            println!("next boot: (run with sudo to read the boot loader's state)")
         }
+        Err(e) => println!("next boot: unknown ({e})"),
     }
-    match read_rollback() {
+    match upgrade::last_rollback(Path::new("/")) {
         Some(r) => println!(
             "last rollback: slot {} -> slot {} ({}{}), at {}",
             r.from,
@@ -140,26 +118,12 @@ fn humantime_secs(unix: u64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-fn read_rollback() -> Option<RollbackRecord> {
-    let text = std::fs::read(Path::new("/").join(ROLLBACK_RECORD)).ok()?;
-    serde_json::from_slice(&text).ok()
-}
-
-/// A slot's manifest: the running slot's from its mount, the other's by mounting it.
-fn slot_manifest(inst: &Installed, slot: Slot) -> Option<Manifest> {
-    if slot == inst.slot {
-        let text = std::fs::read(Path::new(SLOT_MOUNT).join(bundle::MANIFEST)).ok()?;
-        return serde_json::from_slice(&text).ok();
-    }
-    let part = layout::partition_path(&inst.disk, slot.partition().number);
-    slot_write::read_slot_manifest(&part, Path::new(WORK))
-}
-
 fn list() -> Result<()> {
-    let inst = installed()?;
-    let state = slot_write::read_boot_state(&inst.esp, Path::new(WORK)).ok();
+    let inst = Installed::detect()?;
+    let state = inst.boot_state().ok();
     for slot in [Slot::A, Slot::B] {
-        let version = slot_manifest(&inst, slot)
+        let version = inst
+            .slot_manifest(slot)
             .map(|m| m.version)
             .unwrap_or_else(|| "(empty)".into());
         let mut notes = Vec::new();
@@ -181,38 +145,36 @@ fn list() -> Result<()> {
 
 fn upgrade(image: &str, force: bool, no_reboot: bool) -> Result<()> {
     require_root("ros os upgrade")?;
-    let inst = installed()?;
+    let inst = Installed::detect()?;
     let bundle_path = if image.starts_with("http://") || image.starts_with("https://") {
-        download(image)?
+        // On the state partition: RAM is too small for a bundle on small machines.
+        let out = Path::new("/var/lib/rancher/os/download.bundle");
+        println!("downloading {image} ...");
+        host::http_client::download(&Default::default(), image, out)?;
+        out.to_path_buf()
     } else {
         PathBuf::from(image)
     };
     println!("checking {} ...", bundle_path.display());
     let manifest = bundle::verify(&bundle_path)?;
-    let target = inst.slot.other();
     println!(
-        "bundle verified: ros {} ({} files). Slot {target} will be overwritten; slot {} (ros {}) stays as the fallback.",
+        "bundle verified: ros {} ({} files). Slot {} will be overwritten; slot {} (ros {}) stays as the fallback.",
         manifest.version,
         manifest.files.len(),
+        inst.slot.other(),
         inst.slot,
         inst.info.version
     );
     if !force && !super::install::confirm("Upgrade? [y/N] ")? {
         bail!("not upgraded: nothing was written");
     }
-    let part = layout::partition_path(&inst.disk, target.partition().number);
-    println!("==> writing slot {target} ({})", part.display());
-    slot_write::write_slot(
-        &part,
-        target,
-        &slot_write::Source::Bundle(bundle_path),
-        Path::new(WORK),
-    )?;
-    println!("==> saving the config as slot {}'s snapshot", inst.slot);
-    config_snapshot::snapshot(Path::new("/"), inst.slot).context("snapshotting the config")?;
-    // The only step GRUB sees; until here the machine still boots the running slot.
-    slot_write::update_boot_state(&inst.esp, Path::new(WORK), true, |s| {
-        s.schedule_trial(target)
+    let target = upgrade::upgrade(&inst, &bundle_path, Path::new("/"), |step| match step {
+        Step::WritingSlot { slot, partition } => {
+            println!("==> writing slot {slot} ({})", partition.display())
+        }
+        Step::SnapshottingConfig { slot } => {
+            println!("==> saving the config as slot {slot}'s snapshot")
+        }
     })?;
     println!(
         "slot {target} holds ros {}; the next boot tries it ({} tries, then back to slot {}).",
@@ -225,11 +187,8 @@ fn upgrade(image: &str, force: bool, no_reboot: bool) -> Result<()> {
 
 fn rollback(force: bool, no_reboot: bool) -> Result<()> {
     require_root("ros os rollback")?;
-    let inst = installed()?;
-    let target = inst.slot.other();
-    let Some(m) = slot_manifest(&inst, target) else {
-        bail!("slot {target} holds no complete system: nothing to roll back to");
-    };
+    let inst = Installed::detect()?;
+    let (target, m) = upgrade::rollback_target(&inst)?;
     println!(
         "slot {target} holds ros {}; it boots from now on, with the config it had.",
         m.version
@@ -237,8 +196,7 @@ fn rollback(force: bool, no_reboot: bool) -> Result<()> {
     if !force && !super::install::confirm("Roll back? [y/N] ")? {
         bail!("not rolled back");
     }
-    config_snapshot::snapshot(Path::new("/"), inst.slot).context("snapshotting the config")?;
-    slot_write::update_boot_state(&inst.esp, Path::new(WORK), false, |s| s.switch_to(target))?;
+    upgrade::rollback(&inst, Path::new("/"))?;
     finish(no_reboot)
 }
 
@@ -249,23 +207,4 @@ fn finish(no_reboot: bool) -> Result<()> {
     }
     println!("Rebooting.");
     pid1::power::request(pid1::power::PowerAction::Reboot).context("asking PID 1 to reboot")
-}
-
-/// Downloads to the state partition (RAM is too small for a bundle on small machines).
-fn download(url: &str) -> Result<PathBuf> {
-    let dir = Path::new("/var/lib/rancher/os");
-    std::fs::create_dir_all(dir)?;
-    let out = dir.join("download.bundle");
-    println!("downloading {url} ...");
-    // No total timeout: a bundle is hundreds of MB on links of any speed.
-    let mut resp = host::http_client::blocking(&Default::default())?
-        .get(url)
-        .send()
-        .and_then(|r| r.error_for_status())
-        .with_context(|| format!("downloading {url}"))?;
-    let mut f = std::fs::File::create(&out)?;
-    resp.copy_to(&mut f)
-        .with_context(|| format!("downloading {url}"))?;
-    f.sync_all()?;
-    Ok(out)
 }
