@@ -328,6 +328,29 @@ mod tests {
     }
 
     #[test]
+    fn durations_out_of_range_are_errors_naming_key_and_line() {
+        let text =
+            "rancher:\n  shutdown_timeout: 99999999999\n  network:\n    dhcp_timeout: 3601\n";
+        let doc = parse_document(text, None).unwrap();
+        let d: Vec<String> = doc
+            .diagnostics
+            .iter()
+            .map(|d| format!("{}:{}: {}", d.key_path, d.line.unwrap_or(0), d.message))
+            .collect();
+        assert_eq!(
+            d,
+            vec![
+                "rancher.shutdown_timeout:2: invalid value: 99999999999 seconds is out of range, expected at most 3600",
+                "rancher.network.dhcp_timeout:4: invalid value: 3601 seconds is out of range, expected at most 3600",
+            ]
+        );
+        assert!(doc.has_errors());
+        assert_eq!(doc.config.rancher.shutdown_timeout, None);
+        let ok = parse_document("rancher:\n  shutdown_timeout: \"3600\"\n", None).unwrap();
+        assert_eq!(ok.config.rancher.shutdown_timeout, Some(3600));
+    }
+
+    #[test]
     fn unknown_keys_are_warnings_with_paths() {
         let text =
             "rancher:\n  services:\n    web:\n      image: nginx\n      bogus: 1\n  wibble: true\n";

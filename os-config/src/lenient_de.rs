@@ -132,6 +132,20 @@ pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(opt_flag(d)?.unwrap_or(false))
 }
 
+/// A whole number of seconds no greater than `MAX`: every duration read from the config has a
+/// stated range, so arithmetic on it (deadlines, `Instant + Duration`) cannot overflow.
+pub fn opt_seconds<'de, D, const MAX: u64>(d: D) -> Result<Option<u64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    match opt_num::<D, u64>(d)? {
+        Some(n) if n > MAX => Err(de::Error::custom(format!(
+            "invalid value: {n} seconds is out of range, expected at most {MAX}"
+        ))),
+        n => Ok(n),
+    }
+}
+
 /// A whole number that may also be written as a string (`port: "22"`, as v1 accepted).
 pub fn opt_num<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
 where

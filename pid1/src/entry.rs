@@ -94,12 +94,11 @@ fn supervise(loaded: LoadedConfig) -> ! {
         if let Some(sig) = sig.filter(|s| *s != Signal::SIGCHLD) {
             if shutting_down.is_none() {
                 let action = power::take_request().unwrap_or(PowerAction::for_signal(sig));
-                // Users, then services one by one, each bounded; then a margin for System
-                // Docker. The timeout is read now, as sysinit reads it for the stops.
+                // The timeout is read now, as sysinit reads it for the stops.
                 let timeout = power::shutdown_timeout();
-                let bound = timeout.saturating_mul(2) + Duration::from_secs(30);
                 tracing::info!(signal = %sig, action = action.as_str(), timeout_s = timeout.as_secs(), "ros-init: shutdown requested");
-                shutting_down = Some((action, Instant::now() + bound));
+                let deadline = power::shutdown_deadline(Instant::now(), timeout);
+                shutting_down = Some((action, deadline));
                 let _ = kill(sysinit, Signal::SIGTERM);
             }
         }

@@ -70,6 +70,18 @@ fn shutdown_timeout_under(root: &Path) -> Duration {
         .map_or(DEFAULT_SHUTDOWN_TIMEOUT, Duration::from_secs)
 }
 
+/// When PID 1 forces a shutdown: users, then services one by one, each within `timeout`, then
+/// a margin for System Docker. Saturating, so no configured value can make PID 1 panic.
+pub fn shutdown_deadline(now: Instant, timeout: Duration) -> Instant {
+    let bound = timeout
+        .saturating_mul(2)
+        .saturating_add(Duration::from_secs(30));
+    // A year stands for "never" where `Instant` cannot reach `now + bound`.
+    now.checked_add(bound)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
 /// Asks PID 1 for an ordered shutdown.
 pub fn request(action: PowerAction) -> std::io::Result<()> {
     os_config::atomic_write(Path::new(REQUEST_FILE), action.as_str().as_bytes(), 0o644)?;
@@ -169,6 +181,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(shutdown_timeout_under(root.path()), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_huge_shutdown_timeout_is_refused_and_the_deadline_cannot_overflow() {
+        let root = tempfile::tempdir().unwrap();
+        let conf = root.path().join(os_config::paths::CLOUD_CONFIG_D);
+        std::fs::create_dir_all(&conf).unwrap();
+        std::fs::write(
+            conf.join("user_config.yml"),
+            "#cloud-config\nrancher:\n  shutdown_timeout: 18446744073709551615\n",
+        )
+        .unwrap();
+        assert_eq!(
+            shutdown_timeout_under(root.path()),
+            DEFAULT_SHUTDOWN_TIMEOUT
+        );
+        // Whatever the timeout, the deadline is a real instant, not a panic.
+        let now = Instant::now();
+        assert!(shutdown_deadline(now, Duration::MAX) > now);
+        assert_eq!(
+            shutdown_deadline(now, Duration::from_secs(10)),
+            now + Duration::from_secs(50)
+        );
     }
 
     #[test]

@@ -298,7 +298,7 @@ impl Engine {
             let r = async {
                 let (_, c) = self.locate(project, &name).await?;
                 let opts = StopContainerOptionsBuilder::default()
-                    .t(timeout.as_secs() as i32)
+                    .t(i32::try_from(timeout.as_secs()).unwrap_or(i32::MAX))
                     .build();
                 match c.docker.stop_container(&name, Some(opts)).await {
                     Ok(())

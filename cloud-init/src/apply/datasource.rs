@@ -17,7 +17,7 @@ pub fn read_and_save(root: &Path, before: &os_config::model::CloudConfig) {
     let names = &before.rancher.cloud_init.datasources;
     if needs_network(names) {
         let dhcp = before.rancher.network.dhcp_timeout.unwrap_or(10);
-        wait_for_network(Duration::from_secs(dhcp) + NETCONF_SLACK);
+        wait_for_network(Duration::from_secs(dhcp).saturating_add(NETCONF_SLACK));
     }
     let report = crate::probe_all(names, &ProbeOptions::default());
     log_report(&report);

@@ -2,10 +2,13 @@
 
 use super::compose_values::BoolOrString;
 use crate::lenient_de::{
-    flag, null_as_default, opt_flag, opt_num, opt_string, string_list, string_map,
+    flag, null_as_default, opt_flag, opt_num, opt_seconds, opt_string, string_list, string_map,
 };
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
+
+/// The longest `rancher.network.dhcp_timeout` accepted (an hour); more is a config error.
+pub const DHCP_TIMEOUT_MAX: u64 = 3600;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -22,7 +25,7 @@ pub struct NetworkConfig {
     #[serde(deserialize_with = "opt_string")]
     pub no_proxy: Option<String>,
     /// Seconds a DHCP client may hold boot before it continues in the background.
-    #[serde(deserialize_with = "opt_num")]
+    #[serde(deserialize_with = "opt_seconds::<_, DHCP_TIMEOUT_MAX>")]
     pub dhcp_timeout: Option<u64>,
     #[serde(deserialize_with = "string_list")]
     pub pre_cmds: Vec<String>,

@@ -7,10 +7,13 @@ use super::service::ServiceSpec;
 use super::state::StateConfig;
 use super::zram::ZramConfig;
 use crate::lenient_de::{
-    flag, null_as_default, opt_flag, opt_num, opt_string, string_list, string_map,
+    flag, null_as_default, opt_flag, opt_num, opt_seconds, opt_string, string_list, string_map,
 };
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
+
+/// The longest `rancher.shutdown_timeout` accepted (an hour per stop); more is a config error.
+pub const SHUTDOWN_TIMEOUT_MAX: u64 = 3600;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -67,7 +70,7 @@ pub struct RancherConfig {
     #[serde(deserialize_with = "string_list")]
     pub restart_services: Vec<String>,
     /// Seconds each shutdown stop may take before it is forced.
-    #[serde(deserialize_with = "opt_num")]
+    #[serde(deserialize_with = "opt_seconds::<_, SHUTDOWN_TIMEOUT_MAX>")]
     pub shutdown_timeout: Option<u64>,
     #[serde(deserialize_with = "opt_string")]
     pub password: Option<String>,
