@@ -258,12 +258,12 @@ fn find_in(spec: &str, include_loop: bool) -> Option<Found> {
 
 /// `find`, retried until `timeout`; devices appear asynchronously after their driver loads.
 pub fn wait_for(spec: &str, timeout: Duration) -> Option<Found> {
-    retry(Instant::now() + timeout, || find(spec))
+    retry(crate::deadline::after(timeout), || find(spec))
 }
 
 /// `find_any`, retried until `timeout`.
 pub fn wait_for_any(spec: &str, timeout: Duration) -> Option<Found> {
-    retry(Instant::now() + timeout, || find_any(spec))
+    retry(crate::deadline::after(timeout), || find_any(spec))
 }
 
 fn retry<T>(deadline: Instant, mut look: impl FnMut() -> Option<T>) -> Option<T> {
@@ -275,7 +275,7 @@ fn retry<T>(deadline: Instant, mut look: impl FnMut() -> Option<T>) -> Option<T>
         if now >= deadline {
             return None;
         }
-        std::thread::sleep(POLL.min(deadline - now));
+        std::thread::sleep(POLL.min(deadline.saturating_duration_since(now)));
     }
 }
 

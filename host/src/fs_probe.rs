@@ -19,12 +19,11 @@ pub fn probe_path(path: &Path) -> Option<FsInfo> {
     let mut f = File::open(path).ok()?;
     f.seek(SeekFrom::Start(0)).ok()?;
     let mut buf = vec![0u8; PROBE_LEN];
-    let mut filled = 0;
-    while filled < buf.len() {
-        match f.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(_) => break,
+    let mut filled = 0usize;
+    while let Some(rest) = buf.get_mut(filled..).filter(|r| !r.is_empty()) {
+        match f.read(rest) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => filled = filled.saturating_add(n),
         }
     }
     buf.truncate(filled);
@@ -36,6 +35,12 @@ pub fn probe(b: &[u8]) -> Option<FsInfo> {
         .or_else(|| probe_iso9660(b))
         .or_else(|| probe_ext(b))
         .or_else(|| probe_vfat(b))
+}
+
+/// The `N` bytes at `at`, as an array: fixed offsets then index it without a panic path
+/// (the superblocks are read from any device PID 1 examines).
+fn field<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+    b.get(at..at.checked_add(N)?)?.try_into().ok()
 }
 
 fn text(bytes: &[u8]) -> Option<String> {
@@ -53,7 +58,7 @@ fn probe_squashfs(b: &[u8]) -> Option<FsInfo> {
 }
 
 fn probe_iso9660(b: &[u8]) -> Option<FsInfo> {
-    let pvd = b.get(0x8000..0x8000 + 72)?;
+    let pvd: [u8; 72] = field(b, 0x8000)?;
     (pvd[0] == 1 && &pvd[1..6] == b"CD001").then(|| FsInfo {
         fstype: "iso9660",
         label: text(&pvd[40..72]),
@@ -62,11 +67,11 @@ fn probe_iso9660(b: &[u8]) -> Option<FsInfo> {
 }
 
 fn probe_ext(b: &[u8]) -> Option<FsInfo> {
-    let sb = b.get(1024..1024 + 136)?;
+    let sb: [u8; 136] = field(b, 1024)?;
     if u16::from_le_bytes([sb[56], sb[57]]) != 0xEF53 {
         return None;
     }
-    let u = &sb[104..120];
+    let u: [u8; 16] = field(&sb, 104)?;
     let uuid = format!(
         "{}-{}-{}-{}-{}",
         hex(&u[0..4]),
@@ -83,7 +88,7 @@ fn probe_ext(b: &[u8]) -> Option<FsInfo> {
 }
 
 fn probe_vfat(b: &[u8]) -> Option<FsInfo> {
-    let bs = b.get(0..512)?;
+    let bs: [u8; 512] = field(b, 0)?;
     if bs[510] != 0x55 || bs[511] != 0xAA {
         return None;
     }
@@ -94,13 +99,8 @@ fn probe_vfat(b: &[u8]) -> Option<FsInfo> {
     } else {
         return None;
     };
-    let serial = u32::from_le_bytes([
-        bs[serial_at],
-        bs[serial_at + 1],
-        bs[serial_at + 2],
-        bs[serial_at + 3],
-    ]);
-    let label = text(&bs[label_at..label_at + 11]).filter(|l| l != "NO NAME");
+    let serial = u32::from_le_bytes(field(&bs, serial_at)?);
+    let label = text(&field::<11>(&bs, label_at)?).filter(|l| l != "NO NAME");
     Some(FsInfo {
         fstype: "vfat",
         label,

@@ -138,7 +138,7 @@ pub fn kernel_release() -> Option<String> {
 
 /// Loads each module (`name` or `name param=value ...`), logging failures and going on.
 pub fn load_list(index: &ModuleIndex, wanted: &[String]) -> usize {
-    let mut loaded = 0;
+    let mut loaded = 0usize;
     for entry in wanted {
         let mut parts = entry.splitn(2, char::is_whitespace);
         let name = parts.next().unwrap_or_default();
@@ -147,7 +147,7 @@ pub fn load_list(index: &ModuleIndex, wanted: &[String]) -> usize {
             continue;
         }
         match index.load_module(name, params) {
-            Ok(()) => loaded += 1,
+            Ok(()) => loaded = loaded.saturating_add(1),
             Err(e) => tracing::warn!(module = name, error = %e, "module not loaded"),
         }
     }

@@ -15,14 +15,14 @@ pub fn apply<'a>(
     proc_sys: &Path,
     entries: impl IntoIterator<Item = (&'a String, &'a String)>,
 ) -> usize {
-    let mut applied = 0;
+    let mut applied = 0usize;
     for (key, value) in entries {
         let Some(path) = key_path(proc_sys, key) else {
             tracing::warn!(key = %key, "invalid sysctl name");
             continue;
         };
         match std::fs::write(&path, value.as_bytes()) {
-            Ok(()) => applied += 1,
+            Ok(()) => applied = applied.saturating_add(1),
             Err(e) => tracing::warn!(key = %key, value = %value, error = %e, "sysctl not applied"),
         }
     }

@@ -54,8 +54,8 @@ pub fn tokenize(line: &str) -> Vec<String> {
 pub fn parse(line: &str) -> Cmdline {
     let tokens = tokenize(line);
     let split = tokens.iter().position(|t| t == "--");
-    let (before, after) = match split {
-        Some(i) => (&tokens[..i], &tokens[i + 1..]),
+    let (before, after) = match split.map(|i| tokens.split_at(i)) {
+        Some((before, rest)) => (before, rest.get(1..).unwrap_or_default()),
         None => (&tokens[..], &[][..]),
     };
     let mut warnings = Vec::new();
@@ -118,8 +118,10 @@ fn parse_tokens(tokens: &[String], warnings: &mut Vec<String>) -> Value {
 
 fn unquote_whole(token: &str) -> &str {
     for q in ['"', '\''] {
-        if token.len() >= 2 && token.starts_with(q) && token.ends_with(q) {
-            return &token[1..token.len() - 1];
+        if token.len() >= 2 {
+            if let Some(inner) = token.strip_prefix(q).and_then(|t| t.strip_suffix(q)) {
+                return inner;
+            }
         }
     }
     token

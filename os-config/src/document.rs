@@ -146,7 +146,7 @@ fn drop_value(doc: &mut Value, path: &KeyPath, removed: &mut RemovedItems) -> bo
     for len in (1..=path.0.len()).rev() {
         let p = path.prefix(len);
         if let Some(PathSeg::Index(i)) = p.0.last() {
-            let seq_path = p.prefix(len - 1);
+            let seq_path = p.prefix(len.saturating_sub(1));
             if let Some(Value::Sequence(items)) = get_mut(doc, &seq_path) {
                 if *i < items.len() {
                     items.remove(*i);
@@ -193,7 +193,7 @@ impl RemovedItems {
         if let Some(list) = self.by_seq.get(seq) {
             for &r in list {
                 if r <= idx {
-                    idx += 1;
+                    idx = idx.saturating_add(1);
                 }
             }
         }

@@ -134,7 +134,7 @@ impl KeyPath {
     }
 
     pub fn prefix(&self, len: usize) -> KeyPath {
-        KeyPath(self.0[..len.min(self.0.len())].to_vec())
+        KeyPath(self.0.iter().take(len).cloned().collect())
     }
 
     /// The value at this path, if every segment exists.
@@ -160,7 +160,7 @@ impl KeyPath {
             if cur.is_null() {
                 *cur = Value::Mapping(Mapping::new());
             }
-            let last = depth + 1 == self.0.len();
+            let last = depth.saturating_add(1) == self.0.len();
             let kind = kind_of(cur);
             cur = match (seg, cur) {
                 (PathSeg::Key(k), Value::Mapping(m)) => {
@@ -227,11 +227,14 @@ impl KeyPath {
         }
         match (last, cur) {
             (PathSeg::Key(k), Value::Mapping(m)) => m.shift_remove(k.as_str()).is_some(),
-            (PathSeg::Index(i), Value::Sequence(s)) if *i < s.len() => {
+            (PathSeg::Index(i), Value::Sequence(s)) => match s.get_mut(*i) {
                 // Keep indices of the other items stable for later removals.
-                s[*i] = Value::Null;
-                true
-            }
+                Some(item) => {
+                    *item = Value::Null;
+                    true
+                }
+                None => false,
+            },
             _ => false,
         }
     }

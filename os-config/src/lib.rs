@@ -1,6 +1,14 @@
 //! The ros configuration model: typed cloud-config, layering, kernel cmdline, validation and
 //! atomic writes. It knows nothing of Docker; see `docs/config.md` for every key.
 
+// PID 1 parses the command line and the config layers through this crate: nothing here may
+// panic outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+#![cfg_attr(not(test), deny(clippy::expect_used))]
+#![cfg_attr(not(test), deny(clippy::panic))]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 pub mod atomic_write;
 pub mod cmdline;
 pub mod diagnostic;

@@ -57,10 +57,10 @@ impl Builder {
             None => Some(KeyPath::default()),
             Some(Frame::Seq { path, next }) => {
                 let p = path.child(PathSeg::Index(*next));
-                *next += 1;
+                *next = next.saturating_add(1);
                 self.positions
                     .entry(p.clone())
-                    .or_insert((mark.line(), mark.col() + 1));
+                    .or_insert((mark.line(), mark.col().saturating_add(1)));
                 Some(p)
             }
             Some(Frame::Map { path, pending_key }) => match pending_key.take() {
@@ -70,7 +70,7 @@ impl Builder {
                     let key = PathSeg::Key(key_text.unwrap_or("?").to_owned());
                     self.positions
                         .entry(path.child(key.clone()))
-                        .or_insert((mark.line(), mark.col() + 1));
+                        .or_insert((mark.line(), mark.col().saturating_add(1)));
                     *pending_key = Some(key);
                     None
                 }

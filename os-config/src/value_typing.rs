@@ -25,8 +25,8 @@ pub fn type_value(raw: &str) -> Value {
 
 fn strip_matching_quotes(s: &str) -> Option<&str> {
     let first = s.chars().next()?;
-    if s.len() >= 2 && (first == '"' || first == '\'') && s.ends_with(first) {
-        Some(&s[1..s.len() - 1])
+    if s.len() >= 2 && (first == '"' || first == '\'') {
+        s.strip_prefix(first)?.strip_suffix(first)
     } else {
         None
     }

@@ -25,28 +25,33 @@ pub enum BiosBootError {
 
 /// Returns the MBR boot code and the core image, patched for the BIOS boot partition.
 pub fn patch(boot_img: &[u8], core_img: &[u8]) -> Result<(Vec<u8>, Vec<u8>), BiosBootError> {
-    if boot_img.len() != 512 {
-        return Err(BiosBootError::BootImgSize(boot_img.len()));
+    let boot: [u8; 512] = boot_img
+        .try_into()
+        .map_err(|_| BiosBootError::BootImgSize(boot_img.len()))?;
+    let part_bytes = layout::BIOS_BOOT.size.unwrap_or(0).saturating_mul(SECTOR);
+    let too_large = || BiosBootError::CoreTooLarge(core_img.len(), part_bytes);
+    if core_img.len() as u64 > part_bytes {
+        return Err(too_large());
     }
-    let part_bytes = layout::BIOS_BOOT.size.unwrap_or(0) * SECTOR;
-    if core_img.len() < 512 || core_img.len() as u64 > part_bytes {
-        return Err(BiosBootError::CoreTooLarge(core_img.len(), part_bytes));
-    }
+    let (first, rest) = core_img.split_first_chunk::<512>().ok_or_else(too_large)?;
     let core_lba = layout::BIOS_BOOT.start;
-    let mut mbr = boot_img[..MBR_CODE_LEN].to_vec();
+    let mut mbr = boot;
     mbr[KERNEL_SECTOR..KERNEL_SECTOR + 8].copy_from_slice(&core_lba.to_le_bytes());
     mbr[DRIVE_CHECK] = 0x90;
     mbr[DRIVE_CHECK + 1] = 0x90;
 
-    let mut core = core_img.to_vec();
+    let mut first = *first;
     let mut block = [0u8; 12];
-    block.copy_from_slice(&core[BLOCKLIST_START..512]);
+    block.copy_from_slice(&first[BLOCKLIST_START..512]);
     // grub-mkimage leaves start = 2 (the MBR gap) and segment 0x820: check we patch the right thing.
     if block[0..8] != 2u64.to_le_bytes() || block[10..12] != 0x820u16.to_le_bytes() {
         return Err(BiosBootError::NotDiskboot(block));
     }
-    core[BLOCKLIST_START..BLOCKLIST_START + 8].copy_from_slice(&(core_lba + 1).to_le_bytes());
-    Ok((mbr, core))
+    first[BLOCKLIST_START..BLOCKLIST_START + 8]
+        .copy_from_slice(&core_lba.saturating_add(1).to_le_bytes());
+    let mut core = first.to_vec();
+    core.extend_from_slice(rest);
+    Ok((mbr[..MBR_CODE_LEN].to_vec(), core))
 }
 
 #[cfg(test)]

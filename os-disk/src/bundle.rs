@@ -127,9 +127,10 @@ fn hash(from: &mut impl Read, to: &mut impl Write) -> std::io::Result<(u64, Stri
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
-        to.write_all(&buf[..n])?;
-        size += n as u64;
+        let data = buf.get(..n).unwrap_or_default();
+        hasher.update(data);
+        to.write_all(data)?;
+        size = size.saturating_add(n as u64);
     }
     Ok((size, hex::encode(hasher.finalize())))
 }

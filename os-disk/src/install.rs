@@ -49,7 +49,7 @@ pub fn inspect(path: &Path) -> Result<Disk, InstallError> {
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok())
         .ok_or_else(|| InstallError::NotADisk(path.to_owned(), name.clone()))?
-        * SECTOR;
+        .saturating_mul(SECTOR);
     let mut partitions: Vec<String> = std::fs::read_dir(&sys)
         .map(|d| {
             d.flatten()
@@ -137,7 +137,7 @@ pub fn describe(plan: &Plan) -> String {
     for p in layout::ALL {
         let size = p
             .size
-            .map(|n| format!("{} MiB", (n * SECTOR) >> 20))
+            .map(|n| format!("{} MiB", n.saturating_mul(SECTOR) >> 20))
             .unwrap_or_else(|| "rest of the disk".into());
         s.push_str(&format!(
             "  {}  {:<14} {}\n",
@@ -251,7 +251,9 @@ pub fn populate(
 }
 
 fn wait_for_node(path: &Path) -> Result<(), InstallError> {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now()
+        .checked_add(Duration::from_secs(10))
+        .unwrap_or_else(Instant::now);
     while !path.exists() {
         if Instant::now() > deadline {
             return Err(InstallError::NoPartitionNode(path.to_owned()));
@@ -269,9 +271,9 @@ pub fn write_bios_boot(disk: &Path, code: &BootCode) -> Result<(), SlotError> {
         .write(true)
         .open(disk)
         .map_err(io(disk))?;
-    f.write_all_at(&mbr[..mbr.len().min(crate::bios_boot::MBR_CODE_LEN)], 0)
+    f.write_all_at(mbr.get(..crate::bios_boot::MBR_CODE_LEN).unwrap_or(&mbr), 0)
         .map_err(io(disk))?;
-    f.write_all_at(&core, layout::BIOS_BOOT.start * SECTOR)
+    f.write_all_at(&core, layout::BIOS_BOOT.start.saturating_mul(SECTOR))
         .map_err(io(disk))?;
     f.sync_all().map_err(io(disk))
 }

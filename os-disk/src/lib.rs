@@ -4,6 +4,14 @@
 //! Pure data (layout, grubenv, grub.cfg, boot state, bundle format) is separate from the
 //! modules that touch devices (`install`, `slot_write`), so most of it is tested without root.
 
+// PID 1 reads grubenv and the boot state through this crate: nothing here may panic outside
+// tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+#![cfg_attr(not(test), deny(clippy::expect_used))]
+#![cfg_attr(not(test), deny(clippy::panic))]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 pub mod bios_boot;
 pub mod boot_info;
 pub mod boot_state;

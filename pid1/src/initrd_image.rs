@@ -149,9 +149,12 @@ pub fn check_initrd_image(
             why: format!("it is {len} bytes, shorter than a squashfs superblock"),
         });
     }
+    // Every offset is a constant inside the superblock; a miss reads as 0 (no table).
     let field = |at: usize| {
         let mut b = [0u8; 8];
-        b.copy_from_slice(&head[at..at + 8]);
+        if let Some(bytes) = at.checked_add(8).and_then(|end| head.get(at..end)) {
+            b.copy_from_slice(bytes);
+        }
         u64::from_le_bytes(b)
     };
     let bytes_used = field(BYTES_USED_AT);
@@ -187,11 +190,11 @@ fn data_before_hole(file: &std::fs::File, len: u64) -> u64 {
 /// Reads into `buf` from `offset` until it is full or the file ends; returns the bytes read.
 fn read_at_most(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
     use std::os::unix::fs::FileExt;
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read_at(&mut buf[got..], offset + got as u64) {
+    let mut got = 0usize;
+    while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
+        match file.read_at(rest, offset.saturating_add(got as u64)) {
             Ok(0) => break,
-            Ok(n) => got += n,
+            Ok(n) => got = got.saturating_add(n),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
@@ -206,19 +209,22 @@ fn data_before_zeros(file: &std::fs::File, end: u64) -> u64 {
     const PAGE: u64 = 4096;
     let zero_page = |at: u64| {
         let mut page = [0u8; PAGE as usize];
-        read_at_most(file, &mut page, at).map_or(true, |n| page[..n].iter().all(|&b| b == 0))
+        read_at_most(file, &mut page, at).map_or(true, |n| {
+            page.get(..n)
+                .is_none_or(|data| data.iter().all(|&b| b == 0))
+        })
     };
     // Invariant: the page at `lo` holds data (the superblock's does), the one at `hi` none.
     let (mut lo, mut hi) = (0, end.div_ceil(PAGE));
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if zero_page(mid * PAGE) {
+    while hi.saturating_sub(lo) > 1 {
+        let mid = lo.saturating_add(hi.saturating_sub(lo) / 2);
+        if zero_page(mid.saturating_mul(PAGE)) {
             hi = mid;
         } else {
             lo = mid;
         }
     }
-    (hi * PAGE).min(end)
+    hi.saturating_mul(PAGE).min(end)
 }
 
 /// Why a medium's system image is not the one the initrd carries.

@@ -1,5 +1,12 @@
 //! PID 1 and the host-level boot steps: mounts, modules, root assembly, supervision, shutdown.
 
+// PID 1 must never panic or exit: nothing here may panic outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+#![cfg_attr(not(test), deny(clippy::expect_used))]
+#![cfg_attr(not(test), deny(clippy::panic))]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 pub mod boot_slot;
 pub mod bundled_images;
 pub mod console;

@@ -76,10 +76,7 @@ pub fn shutdown_deadline(now: Instant, timeout: Duration) -> Instant {
     let bound = timeout
         .saturating_mul(2)
         .saturating_add(Duration::from_secs(30));
-    // A year stands for "never" where `Instant` cannot reach `now + bound`.
-    now.checked_add(bound)
-        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
-        .unwrap_or(now)
+    host::deadline::from(now, bound)
 }
 
 /// Asks PID 1 for an ordered shutdown.
@@ -125,7 +122,7 @@ pub fn finish(action: PowerAction) -> nix::Error {
 }
 
 fn reap_until_alone(limit: Duration) {
-    let deadline = Instant::now() + limit;
+    let deadline = host::deadline::after(limit);
     while Instant::now() < deadline {
         use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {

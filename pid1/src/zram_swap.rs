@@ -98,7 +98,8 @@ pub fn size_bytes(meminfo: &str, percent: u64) -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or(0);
-    (total_kib * 1024 * percent / 100) & !4095
+    // Saturating: a /proc/meminfo or percent no machine has must not panic PID 1.
+    (total_kib.saturating_mul(1024).saturating_mul(percent) / 100) & !4095
 }
 
 #[cfg(test)]

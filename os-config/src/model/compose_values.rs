@@ -218,13 +218,12 @@ impl ByteSize {
     pub fn parse(s: &str) -> Option<ByteSize> {
         let s = s.trim().to_ascii_lowercase();
         let s = s.strip_suffix('b').unwrap_or(&s);
-        let (digits, mult) = match s.chars().last()? {
-            'k' => (&s[..s.len() - 1], 1u64 << 10),
-            'm' => (&s[..s.len() - 1], 1 << 20),
-            'g' => (&s[..s.len() - 1], 1 << 30),
-            't' => (&s[..s.len() - 1], 1 << 40),
-            _ => (s, 1),
-        };
+        let unit = |c: char, mult: u64| s.strip_suffix(c).map(|digits| (digits, mult));
+        let (digits, mult) = unit('k', 1u64 << 10)
+            .or_else(|| unit('m', 1 << 20))
+            .or_else(|| unit('g', 1 << 30))
+            .or_else(|| unit('t', 1 << 40))
+            .unwrap_or((s, 1));
         digits.parse::<u64>().ok()?.checked_mul(mult).map(ByteSize)
     }
 }

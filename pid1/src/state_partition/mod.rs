@@ -119,7 +119,7 @@ pub fn decide(settings: &Settings, env: &Env) -> Decision {
         })
     };
     let start = Instant::now();
-    let deadline = start + settings.wait.min(MAX_WAIT);
+    let deadline = host::deadline::from(start, settings.wait.min(MAX_WAIT));
     let mut examined: Vec<PathBuf> = Vec::new();
     let mut unrecognised_logged = false;
     let mut announced = false;
@@ -173,7 +173,7 @@ pub fn decide(settings: &Settings, env: &Env) -> Decision {
                 "state: waiting for the state device"
             );
         }
-        std::thread::sleep(env.poll.min(deadline - now));
+        std::thread::sleep(env.poll.min(deadline.saturating_duration_since(now)));
     }
     let what = match (&spec, settings.autoformat.is_empty()) {
         (Some(s), _) => format!("rancher.state.dev={s} was not found"),

@@ -109,7 +109,7 @@ pub fn mount_oem(
         }
     };
     let fstype = fstype.filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("auto"));
-    let deadline = Instant::now() + wait.min(MAX_WAIT);
+    let deadline = host::deadline::after(wait.min(MAX_WAIT));
     let (device, fstype) = loop {
         match lookup(&spec, fstype, env) {
             Lookup::Found(d, t) => break (d, t),
