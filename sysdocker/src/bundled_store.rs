@@ -404,7 +404,7 @@ fn hex(bytes: &[u8]) -> String {
 /// container uses is kept. Returns how many were removed.
 pub async fn prune(client: &DaemonClient, stale: &[String]) -> usize {
     use bollard::query_parameters::RemoveImageOptionsBuilder;
-    let mut removed = 0;
+    let mut removed = 0usize;
     for id in stale {
         match client.docker.inspect_image(id).await {
             Ok(image) if image.repo_tags.as_ref().is_some_and(|t| !t.is_empty()) => {
@@ -418,7 +418,7 @@ pub async fn prune(client: &DaemonClient, stale: &[String]) -> usize {
         let options = RemoveImageOptionsBuilder::default().build();
         match client.docker.remove_image(id, Some(options), None).await {
             Ok(_) => {
-                removed += 1;
+                removed = removed.saturating_add(1);
                 tracing::info!(image = %id, "bundled images: removed an image of an earlier system image");
             }
             Err(e) => {

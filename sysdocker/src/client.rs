@@ -29,7 +29,7 @@ impl DaemonClient {
 /// answer, then negotiates the API version (dockerd 20.10 speaks 1.41, bollard defaults higher).
 pub async fn connect(host: &str, timeout: Duration) -> Result<DaemonClient> {
     let path = host.strip_prefix("unix://").unwrap_or(host).to_string();
-    let deadline = Instant::now() + timeout;
+    let deadline = host::deadline::after(timeout);
     let mut last_error;
     loop {
         match try_connect(&path).await {

@@ -84,7 +84,7 @@ fn topo_order(deps: &IndexMap<String, IndexSet<String>>) -> Result<Vec<String>> 
             for (m, d) in deps {
                 if d.contains(n) {
                     if let Some(c) = remaining.get_mut(m.as_str()) {
-                        *c -= 1;
+                        *c = c.saturating_sub(1);
                     }
                 }
             }
@@ -112,7 +112,7 @@ fn find_cycle(deps: &IndexMap<String, IndexSet<String>>, stuck: &IndexSet<&str>)
             .and_then(|d| d.iter().find(|x| stuck.contains(x.as_str())));
         let Some(next) = next else { break };
         if let Some(pos) = path.iter().position(|p| *p == next.as_str()) {
-            let mut cycle: Vec<String> = path[pos..].iter().map(|s| s.to_string()).collect();
+            let mut cycle: Vec<String> = path.iter().skip(pos).map(|s| s.to_string()).collect();
             cycle.push(next.clone());
             return cycle;
         }

@@ -135,7 +135,7 @@ pub fn network_is_up() -> bool {
     };
     routes.lines().skip(1).any(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
-        f.len() > 1 && f[0] != "lo" && f[1] == "00000000"
+        matches!(f.as_slice(), [iface, dest, ..] if *iface != "lo" && *dest == "00000000")
     })
 }
 

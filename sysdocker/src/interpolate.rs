@@ -26,21 +26,19 @@ fn walk(value: &mut Value, env: &IndexMap<String, String>, unset: &mut Vec<Strin
 pub fn interpolate_str(s: &str, env: &IndexMap<String, String>, unset: &mut Vec<String>) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
-    while let Some(pos) = rest.find('$') {
-        out.push_str(&rest[..pos]);
-        let after = &rest[pos + 1..];
+    while let Some((before, after)) = rest.split_once('$') {
+        out.push_str(before);
         if let Some(r) = after.strip_prefix('$') {
             out.push('$');
             rest = r;
         } else if let Some(body) = after.strip_prefix('{') {
-            let Some(end) = body.find('}') else {
-                out.push_str(&rest[pos..]);
+            let Some((expr, tail)) = body.split_once('}') else {
+                out.push('$');
+                out.push_str(after);
                 return out;
             };
-            let expr = &body[..end];
-            let (name, default) = match expr.find(":-").or_else(|| expr.find('-')) {
-                Some(i) if expr[i..].starts_with(":-") => (&expr[..i], Some(&expr[i + 2..])),
-                Some(i) => (&expr[..i], Some(&expr[i + 1..])),
+            let (name, default) = match expr.split_once(":-").or_else(|| expr.split_once('-')) {
+                Some((name, default)) => (name, Some(default)),
                 None => (expr, None),
             };
             match (env.get(name), default) {
@@ -49,22 +47,22 @@ pub fn interpolate_str(s: &str, env: &IndexMap<String, String>, unset: &mut Vec<
                 (None, None) => unset.push(name.to_string()),
                 (Some(v), None) => out.push_str(v),
             }
-            rest = &body[end + 1..];
+            rest = tail;
         } else {
             let len = after
                 .char_indices()
                 .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
                 .map_or(after.len(), |(i, _)| i);
-            if len == 0 {
+            let (name, tail) = after.split_at_checked(len).unwrap_or((after, ""));
+            if name.is_empty() {
                 out.push('$');
             } else {
-                let name = &after[..len];
                 match env.get(name) {
                     Some(v) => out.push_str(v),
                     None => unset.push(name.to_string()),
                 }
             }
-            rest = &after[len..];
+            rest = tail;
         }
     }
     out.push_str(rest);
@@ -117,6 +115,15 @@ mod tests {
         );
         assert_eq!(s, "x1y1-$A d z  $ ");
         assert_eq!(unset, ["NOPE"]);
+    }
+
+    #[test]
+    fn unterminated_and_trailing_forms_are_kept() {
+        let mut unset = Vec::new();
+        assert_eq!(interpolate_str("a ${B", &env(), &mut unset), "a ${B");
+        assert_eq!(interpolate_str("x$", &env(), &mut unset), "x$");
+        assert_eq!(interpolate_str("é${A}ü$A", &env(), &mut unset), "é1ü1");
+        assert!(unset.is_empty());
     }
 
     #[test]

@@ -5,6 +5,14 @@
 //! PID 1 uses [`Supervisor::start`] with a [`DaemonSpec`] from [`daemon_spec_from_config`],
 //! then [`admin::load_project`] and [`Engine::up`]. `ros service` uses [`admin`] and [`Engine`].
 
+// sysinit, PID 1's child, runs System Docker and the services through this crate: nothing here
+// may panic outside tests.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+#![cfg_attr(not(test), deny(clippy::expect_used))]
+#![cfg_attr(not(test), deny(clippy::panic))]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 pub mod admin;
 pub mod bundled_store;
 pub mod client;
@@ -26,7 +34,15 @@ pub mod scope;
 pub mod service;
 pub mod spec_hash;
 pub mod supervisor;
+// The test harness runs only in tests, where a panic is how a test fails.
 #[cfg(feature = "testing")]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
 pub mod testing;
 
 pub use bollard::container::LogOutput;

@@ -229,7 +229,7 @@ pub async fn remove(client: &DaemonClient, name: &str, stop_timeout: Duration) -
 
 /// Waits (bounded) for a one-shot to exit; a non-zero exit is an error carrying its last log lines.
 async fn wait_exit(client: &DaemonClient, service: &Service, timeout: Duration) -> Result<i64> {
-    let deadline = Instant::now() + timeout;
+    let deadline = host::deadline::after(timeout);
     let name = service.container_name();
     loop {
         let c = inspect(client, name)

@@ -108,7 +108,7 @@ impl Supervisor {
 
     /// Waits (bounded) until dockerd was restarted more than `seen` times and answers again.
     pub async fn wait_restarted(&self, seen: u64, timeout: Duration) -> Result<DaemonClient> {
-        let deadline = Instant::now() + timeout;
+        let deadline = host::deadline::after(timeout);
         while self.restarts() <= seen {
             if Instant::now() >= deadline {
                 return Err(Error::Timeout {
@@ -194,7 +194,7 @@ async fn supervise(
                     _ = tokio::time::sleep(backoff) => {}
                     _ = shutdown.changed() => return,
                 }
-                backoff = (backoff * 2).min(options.max_backoff);
+                backoff = backoff.saturating_mul(2).min(options.max_backoff);
                 stop_stale_containerd(&spec, options.stop_timeout).await;
                 loop {
                     match spawn(&spec, &options) {
@@ -228,7 +228,7 @@ async fn stop_stale_containerd(spec: &DaemonSpec, timeout: Duration) {
     };
     tracing::info!(pid = pid.as_raw(), "stopping the dead dockerd's containerd");
     let _ = kill(pid, Signal::SIGTERM);
-    let deadline = Instant::now() + timeout;
+    let deadline = host::deadline::after(timeout);
     while kill(pid, None).is_ok() {
         if Instant::now() >= deadline {
             let _ = kill(pid, Signal::SIGKILL);
