@@ -31,6 +31,25 @@ fn cloud_config(dir: &Path, key: &SshKey) -> std::path::PathBuf {
     path
 }
 
+/// The local ports in LISTEN state (st 0A) in /proc/net/tcp{,6} text.
+fn listening_tcp_ports(tables: &str) -> BTreeSet<u16> {
+    tables
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (local, state) = (f.get(1)?, f.get(3)?);
+            let port = local.rsplit(':').next()?;
+            (*state == "0A").then(|| u16::from_str_radix(port, 16).ok())?
+        })
+        .collect()
+}
+
+#[test]
+fn listening_ports_are_read_from_the_kernel_tables() {
+    let tables = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n   1: 0F02000A:0016 0202000A:C350 01 00000000:00000000 00:00000000 00000000     0        0 2 1\n  sl  local_address                         remote_address                        st\n   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 0\n   1: 0100007F:0944 00000000:0000 0A 0\n";
+    assert_eq!(listening_tcp_ports(tables), BTreeSet::from([22, 2372]));
+}
+
 /// `name → status` from System Docker.
 fn system_containers(vm: &Qemu, ssh: &Ssh) -> Vec<(String, String)> {
     must(
@@ -245,21 +264,48 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         "{out:?}"
     );
 
-    // Resilience: killed system services come back (restart: always), the console included.
-    // Docker leaves a killed container stopped; PID 1's keeper starts it again.
-    let started = "sudo system-docker inspect -f '{{.Name}} {{.State.Running}} {{.State.StartedAt}}' syslog console";
-    let before = must(&vm, ssh.ok(started));
-    let _ = ssh.run("sudo system-docker kill syslog console");
-    let back = eventually(&ssh, Duration::from_secs(30), started, |o| {
-        o.lines().count() == 2
+    // Only sshd listens on TCP by default (issue 16): every LISTEN socket of the host's network
+    // namespace, IPv4 and IPv6, from the kernel's own tables.
+    let tables = must(&vm, ssh.ok("cat /proc/net/tcp /proc/net/tcp6"));
+    assert_eq!(
+        listening_tcp_ports(&tables),
+        BTreeSet::from([22]),
+        "{tables}"
+    );
+
+    // Resilience: every system service SIGKILLed comes back (restart: always), the console
+    // included; Docker leaves a killed container stopped, PID 1's keeper starts it again. A user
+    // container with a restart policy runs again once User Docker is back.
+    must(
+        &vm,
+        ssh.ok(&format!(
+            "docker run -d --restart=always --name keeper {TEST_IMAGE} sleep 100000"
+        )),
+    );
+    let names = RUNNING.join(" ");
+    let started = format!(
+        "sudo system-docker inspect -f '{{{{.Name}}}} {{{{.State.Running}}}} {{{{.State.StartedAt}}}}' {names}"
+    );
+    let before = must(&vm, ssh.ok(&started));
+    let _ = ssh.run(&format!("sudo system-docker kill {names}"));
+    let back = eventually(&ssh, Duration::from_secs(180), &started, |o| {
+        o.lines().count() == RUNNING.len()
             && o.lines().all(|l| l.contains(" true "))
             && o.lines().all(|l| !before.lines().any(|b| b == l))
     });
     assert!(
         back.is_ok(),
-        "syslog/console not back: {back:?}\n{}",
+        "services not all back: {back:?}\n{}",
         vm.serial_tail(200)
     );
+    let keeper = eventually(
+        &ssh,
+        Duration::from_secs(120),
+        "docker inspect -f '{{.State.Running}}' keeper",
+        |o| o.trim() == "true",
+    );
+    assert!(keeper.is_ok(), "user container not running: {keeper:?}");
+    let _ = ssh.run("docker rm -f keeper");
 
     // SIGKILL to System Docker: PID 1's supervisor restarts it and the services come back.
     let _ = ssh.run("sudo sh -c 'kill -9 $(cat /var/run/system-docker.pid)'");
