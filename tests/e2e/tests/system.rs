@@ -1,7 +1,7 @@
 //! The whole system, booted from the ISO under QEMU and checked from outside: over ssh with the
 //! host's OpenSSH client, and on the serial console. Each test boots its own guest, one at a
-//! time (two cores, TCG); the first one shares a single rich boot between many checks. The 512 MB
-//! boot and `sudo poweroff` with a container that ignores SIGTERM share install.rs's UEFI boot.
+//! time (two cores, TCG); the first one shares a single rich boot (512 MiB, as the orphan test
+//! asks) between many checks. The 512 MB boot and `sudo poweroff` with a container that ignores SIGTERM share install.rs's UEFI boot.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -97,7 +97,7 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
     let key = SshKey::generate().unwrap_or_else(|e| panic!("{e}"));
     let builder = Qemu::builder()
         .iso(dist().iso())
-        .memory(1024)
+        .memory(512)
         .cloud_config(cloud_config(dir.path(), &key));
     let (mut vm, ssh) = boot_ready(builder, &key.private);
 
@@ -209,21 +209,69 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         cgroups.contains("memory") && cgroups.lines().any(|l| l == "ros"),
         "{cgroups}"
     );
+    // 1000 orphans whose parent really is PID 1 (issue 16): a system container in the host's
+    // PID namespace waits until its shim is killed (its own parent becomes PID 1), then leaves
+    // 1000 sleeps behind; with no shim above them they go to PID 1, whose reaper must collect
+    // every one when they exit.
     must(
         &vm,
-        ssh.ok("for i in $(seq 200); do sh -c 'sleep 1 &'; done"),
+        ssh.ok("sudo system-docker load -i /home/rancher/busybox.tar"),
     );
-    let zombies = eventually(
+    let script = dir.path().join("orphans.sh");
+    std::fs::write(
+        &script,
+        "while [ \"$(cut -d' ' -f4 /proc/$$/stat)\" != 1 ]; do sleep 1; done\n\
+         for i in $(seq 1000); do sh -c 'sleep 60 &'; done\nsleep 100000\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    must(
+        &vm,
+        ssh.copy_to(&script, "/home/rancher/orphans.sh")
+            .map(|_| String::new()),
+    );
+    must(
+        &vm,
+        ssh.ok(&format!(
+            "sudo system-docker run -d --pid=host -v /home/rancher/orphans.sh:/orphans.sh:ro \
+             --name orphans {TEST_IMAGE} sh /orphans.sh"
+        )),
+    );
+    let leader = must(
+        &vm,
+        ssh.ok("sudo system-docker inspect -f '{{.State.Pid}}' orphans"),
+    );
+    let leader = leader.trim();
+    must(
+        &vm,
+        ssh.ok(&format!(
+            "sudo kill -9 $(cut -d' ' -f4 /proc/{leader}/stat)"
+        )),
+    );
+    let orphans = "ps -eo ppid=,comm= | awk '$1 == 1 && $2 == \"sleep\"' | wc -l";
+    let spawned = eventually(&ssh, Duration::from_secs(120), orphans, |o| {
+        o.trim().parse::<u32>().is_ok_and(|n| n >= 1000)
+    });
+    assert!(
+        spawned.is_ok(),
+        "1000 sleeps under PID 1 not seen: {spawned:?}\n{}",
+        must(&vm, ssh.ok("ps -eo pid,ppid,stat,comm | tail -20"))
+    );
+    must(&vm, ssh.ok(&format!("sudo kill -9 {leader}")));
+    let reaped = eventually(
         &ssh,
-        Duration::from_secs(60),
-        "ps -eo stat= | grep -c '^Z' || true",
-        |o| o.trim() == "0",
+        Duration::from_secs(180),
+        &format!("echo $({orphans}) $(ps -eo stat= | grep -c '^Z')"),
+        |o| o.trim() == "0 0",
     );
     assert!(
-        zombies.is_ok(),
-        "zombies remain: {zombies:?}\n{}",
-        must(&vm, ssh.ok("ps -eo pid,ppid,stat,comm"))
+        reaped.is_ok(),
+        "orphans or zombies remain: {reaped:?}\n{}",
+        must(
+            &vm,
+            ssh.ok("ps -eo pid,ppid,stat,comm | grep -v ' S ' | tail -30")
+        )
     );
+    let _ = ssh.run("sudo system-docker rm -f orphans");
 
     // syslog gathers several services' messages.
     let syslog = must(&vm, ssh.ok("sudo cat /var/log/syslog"));
