@@ -1,7 +1,8 @@
 //! The whole system, booted from the ISO under QEMU and checked from outside: over ssh with the
 //! host's OpenSSH client, and on the serial console. Each test boots its own guest, one at a
 //! time (two cores, TCG); the first one shares a single rich boot (512 MiB, as the orphan test
-//! asks) between many checks. The 512 MB boot and `sudo poweroff` with a container that ignores SIGTERM share install.rs's UEFI boot.
+//! asks) between many checks. The 512 MB boot and `sudo poweroff` with a container that ignores
+//! SIGTERM share install.rs's UEFI boot.
 
 use std::collections::BTreeSet;
 use std::path::Path;
