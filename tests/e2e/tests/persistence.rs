@@ -12,6 +12,8 @@ use ros_e2e::{boot_ready, dist, make_config_drive, must, DriveFs, Qemu, Ssh, Ssh
 
 static ONE_GUEST: Mutex<()> = Mutex::new(());
 
+const BUSYBOX: &str = "ros-test/busybox:latest";
+
 const MIB: u64 = 1 << 20;
 
 /// A sparse raw disk image of `mib` MiB, all zero.
@@ -91,7 +93,7 @@ fn poweroff(vm: &mut Qemu, ssh: &Ssh) {
 }
 
 #[test]
-fn state_partition_autoformats_a_blank_disk_and_keeps_home_across_two_boots() {
+fn state_partition_autoformats_a_blank_disk_keeps_home_across_boots_and_survives_filling() {
     let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let key = SshKey::generate().unwrap_or_else(|e| panic!("{e}"));
@@ -198,6 +200,68 @@ fn state_partition_autoformats_a_blank_disk_and_keeps_home_across_two_boots() {
         !serial.contains("image archive loaded"),
         "{}",
         vm.serial_tail(200)
+    );
+
+    // The state partition filled from a user container (issue 16): `ros config set` fails
+    // cleanly with the old value intact, and the next boot still reaches ready with ssh.
+    must(
+        &vm,
+        ssh.ok("sudo ros config set rancher.shutdown_timeout 45"),
+    );
+    let archive = dir.path().join("busybox.tar");
+    sysdocker::testing::busybox_archive(&archive, BUSYBOX).unwrap_or_else(|e| panic!("{e}"));
+    let fill = dir.path().join("fill.sh");
+    // fallocate takes most of it without writing (the host's disk image stays sparse); dd the
+    // rest, root's reserved blocks included.
+    std::fs::write(
+        &fill,
+        "free=$(df -k /h | awk 'NR == 2 { print $4 }')\n\
+         fallocate -l $((free - 1024))k /h/fill-1\n\
+         dd if=/dev/zero of=/h/fill-2 bs=1M 2>/dev/null\nsync\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for (from, to) in [(&archive, "busybox.tar"), (&fill, "fill.sh")] {
+        must(
+            &vm,
+            ssh.copy_to(from, &format!("/home/rancher/{to}"))
+                .map(|_| String::new()),
+        );
+    }
+    must(&vm, ssh.ok("docker load -i /home/rancher/busybox.tar"));
+    let _ = ssh.run(&format!(
+        "docker run --rm -v /home/rancher:/h {BUSYBOX} sh /h/fill.sh"
+    ));
+    assert_eq!(
+        must(
+            &vm,
+            ssh.ok("df -k /home/rancher | awk 'NR == 2 { print $4 }'")
+        )
+        .trim(),
+        "0",
+        "{}",
+        must(&vm, ssh.ok("df -k"))
+    );
+    let out = ssh
+        .run("sudo ros config set rancher.shutdown_timeout 50")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "set on a full disk succeeded");
+    assert!(said.contains("No space left"), "{said}");
+    assert_eq!(
+        must(&vm, ssh.ok("sudo ros config get rancher.shutdown_timeout")).trim(),
+        "45"
+    );
+    poweroff(&mut vm, &ssh);
+    drop(vm);
+
+    let (mut vm, ssh) = boot_with_state(dir.path(), &key, &disk, DriveFs::Iso9660);
+    assert_eq!(
+        must(&vm, ssh.ok("sudo ros config get rancher.shutdown_timeout")).trim(),
+        "45"
+    );
+    must(
+        &vm,
+        ssh.ok("rm -f /home/rancher/fill-1 /home/rancher/fill-2"),
     );
     poweroff(&mut vm, &ssh);
     assert_eq!(blkid(&disk, "UUID"), uuid, "formatted again");
