@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ros_e2e::{
-    boot_ready, boot_until, dist, must, MetadataServer, Qemu, Ssh, SshKey, READY_LINE,
+    boot_ready, boot_until, dist, must, MetadataServer, Qemu, Ssh, SshKey, FROZEN, READY_LINE,
     READY_TIMEOUT,
 };
 
@@ -318,4 +318,44 @@ fn no_network_and_no_datasource_still_reaches_ready() {
         "ready without a network: {line} ({} s host)",
         started.elapsed().as_secs()
     );
+}
+
+/// Guest seconds a boot whose NIC has no carrier may take beyond `dhcp_timeout` to be ready
+/// (a TCG boot with a network is ready in about 30 s).
+const NO_CARRIER_SLACK_S: f64 = 90.0;
+
+#[test]
+fn a_nic_without_carrier_reaches_ready_within_dhcp_timeout_and_a_bound() {
+    let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
+    let d = dist();
+    let dhcp_timeout: u32 = 5;
+    let builder = Qemu::builder()
+        .kernel(d.vmlinuz(), d.initrd())
+        .append(&format!("rancher.network.dhcp_timeout={dhcp_timeout}"))
+        .memory(1024);
+    let mut vm = builder.boot().unwrap_or_else(|e| panic!("{e}"));
+    // Down before the guest's driver looks: the NIC never has carrier.
+    vm.monitor("set_link n0 off")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let line = vm
+        .wait_for_serial_live(READY_LINE, READY_TIMEOUT, FROZEN)
+        .unwrap_or_else(|e| panic!("{e}\n{}", vm.serial_tail(200)));
+    let seconds: f64 = line
+        .split_whitespace()
+        .rev()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no seconds in {line:?}"));
+    assert!(
+        seconds <= f64::from(dhcp_timeout) + NO_CARRIER_SLACK_S,
+        "{line}\n{}",
+        vm.serial_tail(200)
+    );
+    assert!(
+        vm.serial_log()
+            .contains("no DHCP lease within dhcp_timeout"),
+        "{}",
+        vm.serial_tail(200)
+    );
+    eprintln!("ready with no carrier: {line}");
 }
