@@ -325,13 +325,15 @@ fn no_network_and_no_datasource_still_reaches_ready() {
 const NO_CARRIER_SLACK_S: f64 = 90.0;
 
 #[test]
-fn a_nic_without_carrier_reaches_ready_within_dhcp_timeout_and_a_bound() {
+fn no_carrier_reaches_ready_within_dhcp_timeout_and_a_huge_shutdown_timeout_still_powers_off() {
     let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
     let d = dist();
     let dhcp_timeout: u32 = 5;
     let builder = Qemu::builder()
         .kernel(d.vmlinuz(), d.initrd())
-        .append(&format!("rancher.network.dhcp_timeout={dhcp_timeout}"))
+        .append(&format!(
+            "rancher.network.dhcp_timeout={dhcp_timeout} rancher.shutdown_timeout=99999999999"
+        ))
         .memory(1024);
     let mut vm = builder.boot().unwrap_or_else(|e| panic!("{e}"));
     // Down before the guest's driver looks: the NIC never has carrier.
@@ -358,4 +360,23 @@ fn a_nic_without_carrier_reaches_ready_within_dhcp_timeout_and_a_bound() {
         vm.serial_tail(200)
     );
     eprintln!("ready with no carrier: {line}");
+
+    // The same boot: a shutdown_timeout too large for any deadline (it made PID 1 panic) is a
+    // config error naming the key, and the ACPI power button still powers off.
+    assert!(
+        vm.serial_log().contains(
+            "rancher.shutdown_timeout: invalid value: 99999999999 seconds is out of range"
+        ),
+        "{}",
+        vm.serial_tail(200)
+    );
+    vm.monitor("system_powerdown")
+        .unwrap_or_else(|e| panic!("{e}"));
+    vm.wait_exit(Duration::from_secs(240))
+        .unwrap_or_else(|e| panic!("{e}\n{}", vm.serial_tail(200)));
+    assert!(
+        vm.serial_log().contains("ros: bye"),
+        "{}",
+        vm.serial_tail(200)
+    );
 }
