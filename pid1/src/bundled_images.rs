@@ -29,17 +29,7 @@ pub fn serve_from(store: &Path, spec: &mut DaemonSpec) -> Served {
         tracing::warn!(store = %store.display(), "bundled images: the system image has no image store");
         return Served::default();
     }
-    match spec.storage_driver.as_deref() {
-        None | Some(DRIVER) => {}
-        Some(other) => {
-            tracing::warn!(
-                key = "rancher.system_docker.storage_driver",
-                value = other,
-                "bundled images: the system images are served to overlay2 only; System Docker uses overlay2"
-            );
-        }
-    }
-    spec.storage_driver = Some(DRIVER.to_string());
+    use_served_driver(spec);
     let data_root = spec
         .data_root
         .clone()
@@ -57,6 +47,29 @@ pub fn serve_from(store: &Path, spec: &mut DaemonSpec) -> Served {
             Served::default()
         }
     }
+}
+
+/// The System Docker that a restarted sysinit adopts already runs on the served store: only its
+/// driver is set again (for a later restart); the store must not change under a running daemon.
+pub fn keep_serving(spec: &mut DaemonSpec) -> Served {
+    if bundled_store::has_store(Path::new(STORE_DIR)) {
+        use_served_driver(spec);
+    }
+    Served::default()
+}
+
+fn use_served_driver(spec: &mut DaemonSpec) {
+    match spec.storage_driver.as_deref() {
+        None | Some(DRIVER) => {}
+        Some(other) => {
+            tracing::warn!(
+                key = "rancher.system_docker.storage_driver",
+                value = other,
+                "bundled images: the system images are served to overlay2 only; System Docker uses overlay2"
+            );
+        }
+    }
+    spec.storage_driver = Some(DRIVER.to_string());
 }
 
 fn log(report: &InstallReport) {

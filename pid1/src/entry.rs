@@ -4,7 +4,7 @@
 use crate::host_boot::{self, EarlyOptions};
 use crate::power::{self, PowerAction};
 use crate::timeline::Timeline;
-use crate::{console, early_mounts, logging, recovery, sysinit};
+use crate::{console, early_mounts, logging, recovery, sysinit, sysinit_restart};
 use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, ForkResult, Pid};
@@ -12,6 +12,10 @@ use os_config::model::CloudConfig;
 use os_config::LoadedConfig;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+
+/// sysinit and the daemons it starts are the last the OOM killer picks (-1000 would exempt them;
+/// a leak there must still be stoppable).
+const SYSINIT_OOM_SCORE_ADJ: &str = "-900";
 
 /// How long to wait for the boot medium when the initrd does not carry the system image.
 const MEDIUM_WAIT: Duration = Duration::from_secs(30);
@@ -84,10 +88,12 @@ fn supervise(loaded: LoadedConfig) -> ! {
     if let Err(e) = signals.thread_block() {
         tracing::error!(error = %e, "cannot block signals; shutdown requests may be lost");
     }
-    let sysinit = match spawn_sysinit(loaded, &signals) {
-        Ok(pid) => pid,
+    let mut sysinit = match spawn_sysinit(loaded, &signals) {
+        Ok(pid) => Some(pid),
         Err(e) => recovery::shell(&format!("cannot start sysinit: {e}")),
     };
+    let mut restarts = sysinit_restart::Restarts::default();
+    let mut restart_at: Option<Instant> = None;
     let mut shutting_down: Option<(PowerAction, Instant)> = None;
     loop {
         let sig = wait_signal(&signals, Duration::from_secs(1));
@@ -97,21 +103,48 @@ fn supervise(loaded: LoadedConfig) -> ! {
                 // The timeout is read now, as sysinit reads it for the stops.
                 let timeout = power::shutdown_timeout();
                 tracing::info!(signal = %sig, action = action.as_str(), timeout_s = timeout.as_secs(), "ros-init: shutdown requested");
+                let Some(pid) = sysinit else {
+                    // Between a dead sysinit and its restart nothing can stop services in order.
+                    tracing::warn!("ros-init: sysinit is not running; shutting down without it");
+                    let e = power::finish(action);
+                    recovery::shell(&format!("{} failed: {e}", action.as_str()));
+                };
                 let deadline = power::shutdown_deadline(Instant::now(), timeout);
                 shutting_down = Some((action, deadline));
-                let _ = kill(sysinit, Signal::SIGTERM);
+                let _ = kill(pid, Signal::SIGTERM);
             }
         }
         for (pid, status) in reap() {
-            if pid != sysinit {
+            if Some(pid) != sysinit {
                 continue;
             }
-            match shutting_down {
-                Some((action, _)) => {
-                    let e = power::finish(action);
-                    recovery::shell(&format!("{} failed: {e}", action.as_str()));
+            sysinit = None;
+            if let Some((action, _)) = shutting_down {
+                let e = power::finish(action);
+                recovery::shell(&format!("{} failed: {e}", action.as_str()));
+            }
+            // A sysinit that gave up says why; one that died without a word is started again.
+            if let Some(reason) = sysinit_reason() {
+                recovery::shell(&reason);
+            }
+            match restarts.after_death(Instant::now()) {
+                Some(delay) => {
+                    tracing::error!(status = %status, delay_s = delay.as_secs(), "ros-init: sysinit died; starting it again");
+                    restart_at = Some(host::deadline::after(delay));
                 }
-                None => recovery::shell(&sysinit_failure(status)),
+                None => recovery::shell(&format!(
+                    "the boot supervisor (sysinit) died {} times within {} s ({status}); not starting it again",
+                    sysinit_restart::MAX_RESTARTS + 1,
+                    sysinit_restart::WINDOW.as_secs()
+                )),
+            }
+        }
+        if restart_at.is_some_and(|at| Instant::now() >= at) {
+            restart_at = None;
+            let loaded = os_config::load(std::path::Path::new("/"));
+            match spawn_sysinit(loaded, &signals) {
+                Ok(pid) => sysinit = Some(pid),
+                Err(e) => recovery::shell(&format!("cannot start sysinit again: {e}")),
             }
         }
         if let Some((action, deadline)) = shutting_down {
@@ -132,6 +165,11 @@ fn spawn_sysinit(loaded: LoadedConfig, signals: &SigSet) -> nix::Result<Pid> {
         ForkResult::Parent { child } => Ok(child),
         ForkResult::Child => {
             let _ = signals.thread_unblock();
+            // The OOM killer takes a workload before the boot supervisor; System Docker and
+            // its dockerd inherit this.
+            if let Err(e) = std::fs::write("/proc/self/oom_score_adj", SYSINIT_OOM_SCORE_ADJ) {
+                tracing::warn!(error = %e, "sysinit: cannot set oom_score_adj");
+            }
             let code = sysinit::run(loaded);
             std::process::exit(if code == std::process::ExitCode::SUCCESS {
                 0
@@ -165,9 +203,10 @@ fn reap() -> Vec<(Pid, String)> {
     }
 }
 
-fn sysinit_failure(status: String) -> String {
-    match std::fs::read_to_string(sysinit::FAILURE_FILE) {
-        Ok(reason) if !reason.trim().is_empty() => reason.trim().to_owned(),
-        _ => format!("the boot supervisor (sysinit) ended unexpectedly ({status})"),
-    }
+/// The reason a sysinit that gave up wrote for the recovery banner, if it wrote one.
+fn sysinit_reason() -> Option<String> {
+    std::fs::read_to_string(sysinit::FAILURE_FILE)
+        .ok()
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
 }

@@ -26,6 +26,7 @@ pub mod service_keeper;
 pub mod state_partition;
 pub mod switch_root;
 pub mod sysinit;
+pub mod sysinit_restart;
 pub mod system_image;
 pub mod timeline;
 pub mod zram_swap;

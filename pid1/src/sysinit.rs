@@ -64,14 +64,18 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), SysinitError> {
         .map_err(SysinitError::Signal)?;
 
     let mut spec = daemon_spec_from_config(Scope::System, &loaded.config.rancher.system_docker);
-    let served = crate::bundled_images::serve(&mut spec);
+    // After PID 1 restarted sysinit, System Docker and the services are still running.
+    let served = match sysdocker::supervisor::running_dockerd(&spec) {
+        Some(_) => crate::bundled_images::keep_serving(&mut spec),
+        None => crate::bundled_images::serve(&mut spec),
+    };
     tl.step("images-served");
     let options = SupervisorOptions {
         log_file: Some(SYSTEM_DOCKER_LOG.into()),
         ..SupervisorOptions::default()
     };
     tl.step("system-docker-start");
-    let supervisor = Supervisor::start(spec, options)
+    let supervisor = Supervisor::adopt_or_start(spec, options)
         .await
         .map_err(SysinitError::SystemDocker)?;
     tl.step("system-docker-ready");

@@ -1,5 +1,6 @@
 //! Runs a dockerd as a supervised child: start, bounded wait until its API answers, restart
-//! with backoff whenever it dies, and an orderly bounded stop.
+//! with backoff whenever it dies, and an orderly bounded stop. A dockerd that outlived the
+//! process that started it (sysinit restarted by PID 1) is adopted instead of started twice.
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,7 +64,42 @@ impl Supervisor {
                     .map_err(|e| Error::io(dir, e))?;
             }
         }
-        let first = spawn(&spec, &options)?;
+        let first = Running::Child(spawn(&spec, &options)?);
+        let (pid_tx, pid_rx) = watch::channel(first.id());
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let restarts = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(supervise(
+            spec.clone(),
+            options.clone(),
+            first,
+            pid_tx,
+            shutdown_rx,
+            restarts.clone(),
+        ));
+        let sup = Supervisor {
+            spec,
+            pid: pid_rx,
+            shutdown: shutdown_tx,
+            restarts,
+            task: Some(task),
+            options,
+        };
+        sup.wait_ready(sup.options.ready_timeout).await?;
+        Ok(sup)
+    }
+
+    /// Adopts the dockerd of `spec` that is still running (its pid file names a live `dockerd`),
+    /// or starts one. An adopted daemon is watched by polling, restarted as our child when it
+    /// dies, and stopped like our own.
+    pub async fn adopt_or_start(
+        spec: DaemonSpec,
+        options: SupervisorOptions,
+    ) -> Result<Supervisor> {
+        let Some(pid) = running_dockerd(&spec) else {
+            return Supervisor::start(spec, options).await;
+        };
+        tracing::warn!(scope = %spec.scope, pid = pid.as_raw(), "dockerd still running from before; adopting it");
+        let first = Running::Adopted(pid);
         let (pid_tx, pid_rx) = watch::channel(first.id());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let restarts = Arc::new(AtomicU64::new(0));
@@ -172,10 +208,67 @@ fn spawn(spec: &DaemonSpec, options: &SupervisorOptions) -> Result<Child> {
     Ok(child)
 }
 
+/// The dockerd of `spec` named by its pid file, if that process is alive and is a dockerd.
+pub fn running_dockerd(spec: &DaemonSpec) -> Option<Pid> {
+    let text = std::fs::read_to_string(spec.pid_file.as_ref()?).ok()?;
+    let pid = Pid::from_raw(text.trim().parse::<i32>().ok()?);
+    // A stale pid file may name a pid reused by another program.
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    (comm.trim() == "dockerd" && kill(pid, None).is_ok()).then_some(pid)
+}
+
+/// The dockerd being watched: our own child, or one adopted from a process that died.
+enum Running {
+    Child(Child),
+    /// Not our child: its parent is now PID 1, which reaps it; we poll for it to be gone.
+    Adopted(Pid),
+}
+
+/// How often an adopted dockerd is checked.
+const ADOPTED_POLL: Duration = Duration::from_millis(500);
+
+impl Running {
+    fn id(&self) -> Option<u32> {
+        match self {
+            Running::Child(c) => c.id(),
+            Running::Adopted(pid) => u32::try_from(pid.as_raw()).ok(),
+        }
+    }
+
+    /// Waits until the daemon has exited; says how, as far as we can know.
+    async fn wait(&mut self) -> String {
+        match self {
+            Running::Child(c) => format!("{:?}", c.wait().await),
+            Running::Adopted(pid) => {
+                while kill(*pid, None).is_ok() {
+                    tokio::time::sleep(ADOPTED_POLL).await;
+                }
+                "gone (adopted, status unknown)".to_owned()
+            }
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after `timeout`.
+    async fn terminate(&mut self, timeout: Duration) {
+        match self {
+            Running::Child(c) => terminate(c, timeout).await,
+            Running::Adopted(pid) => {
+                let _ = kill(*pid, Signal::SIGTERM);
+                if tokio::time::timeout(timeout, self.wait()).await.is_err() {
+                    if let Running::Adopted(pid) = self {
+                        tracing::warn!(pid = pid.as_raw(), "dockerd ignored SIGTERM; killing it");
+                        let _ = kill(*pid, Signal::SIGKILL);
+                    }
+                }
+            }
+        }
+    }
+}
+
 async fn supervise(
     spec: DaemonSpec,
     options: SupervisorOptions,
-    mut child: Child,
+    mut child: Running,
     pid_tx: watch::Sender<Option<u32>>,
     mut shutdown: watch::Receiver<bool>,
     restarts: Arc<AtomicU64>,
@@ -186,7 +279,7 @@ async fn supervise(
         tokio::select! {
             status = child.wait() => {
                 let _ = pid_tx.send(None);
-                tracing::warn!(scope = %spec.scope, status = ?status, "dockerd exited; restarting");
+                tracing::warn!(scope = %spec.scope, status = %status, "dockerd exited; restarting");
                 if started.elapsed() > Duration::from_secs(30) {
                     backoff = options.backoff;
                 }
@@ -198,7 +291,7 @@ async fn supervise(
                 stop_stale_containerd(&spec, options.stop_timeout).await;
                 loop {
                     match spawn(&spec, &options) {
-                        Ok(c) => { child = c; break; }
+                        Ok(c) => { child = Running::Child(c); break; }
                         Err(e) => {
                             tracing::error!(scope = %spec.scope, error = %e, "dockerd restart failed");
                             tokio::select! {
@@ -212,7 +305,7 @@ async fn supervise(
                 restarts.fetch_add(1, Ordering::SeqCst);
             }
             _ = shutdown.changed() => {
-                terminate(&mut child, options.stop_timeout).await;
+                child.terminate(options.stop_timeout).await;
                 let _ = pid_tx.send(None);
                 return;
             }

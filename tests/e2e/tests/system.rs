@@ -372,6 +372,35 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
     );
     assert_eq!(must(&vm, ssh.ok("echo still-here")), "still-here\n");
 
+    // ros-sysinit killed (issue 16): PID 1 starts it again, it adopts the running System Docker,
+    // the services keep running; the power button below then goes through the new sysinit.
+    let find = "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = ros-sysinit ] && echo ${p#/proc/}; done";
+    let first = must(&vm, ssh.ok(find)).trim().to_owned();
+    assert!(!first.is_empty(), "no ros-sysinit");
+    assert_eq!(
+        must(&vm, ssh.ok(&format!("cat /proc/{first}/oom_score_adj"))).trim(),
+        "-900"
+    );
+    let _ = ssh.run(&format!("sudo kill -9 {first}"));
+    let again = eventually(&ssh, Duration::from_secs(120), find, |o| {
+        !o.trim().is_empty() && o.trim() != first
+    });
+    assert!(
+        again.is_ok(),
+        "sysinit not started again: {again:?}\n{}",
+        vm.serial_tail(200)
+    );
+    vm.wait_for_serial(
+        "dockerd still running from before; adopting it",
+        Duration::from_secs(120),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", vm.serial_tail(200)));
+    let list = system_containers(&vm, &ssh);
+    for name in RUNNING {
+        assert!(status_of(&list, name).starts_with("Up"), "{name}: {list:?}");
+    }
+    must(&vm, ssh.ok("docker ps"));
+
     // The ACPI power button (QEMU's system_powerdown) shuts down in order, console last, even
     // after System Docker was restarted underneath the services. Shares this boot to save one.
     vm.monitor("system_powerdown")
