@@ -65,27 +65,7 @@ impl Supervisor {
             }
         }
         let first = Running::Child(spawn(&spec, &options)?);
-        let (pid_tx, pid_rx) = watch::channel(first.id());
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let restarts = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(supervise(
-            spec.clone(),
-            options.clone(),
-            first,
-            pid_tx,
-            shutdown_rx,
-            restarts.clone(),
-        ));
-        let sup = Supervisor {
-            spec,
-            pid: pid_rx,
-            shutdown: shutdown_tx,
-            restarts,
-            task: Some(task),
-            options,
-        };
-        sup.wait_ready(sup.options.ready_timeout).await?;
-        Ok(sup)
+        Supervisor::watch(spec, options, first).await
     }
 
     /// Adopts the dockerd of `spec` that is still running (its pid file names a live `dockerd`),
@@ -99,7 +79,15 @@ impl Supervisor {
             return Supervisor::start(spec, options).await;
         };
         tracing::warn!(scope = %spec.scope, pid = pid.as_raw(), "dockerd still running from before; adopting it");
-        let first = Running::Adopted(pid);
+        Supervisor::watch(spec, options, Running::Adopted(pid)).await
+    }
+
+    /// Supervises `first` and waits (bounded by `ready_timeout`) until its API answers.
+    async fn watch(
+        spec: DaemonSpec,
+        options: SupervisorOptions,
+        first: Running,
+    ) -> Result<Supervisor> {
         let (pid_tx, pid_rx) = watch::channel(first.id());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let restarts = Arc::new(AtomicU64::new(0));

@@ -457,6 +457,49 @@ async fn the_supervisor_restarts_a_killed_daemon_and_up_restores_services() {
     sup.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_left_running_is_adopted_then_restarted_as_a_child_when_it_dies() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let dir = testing::DaemonDir::new().unwrap();
+    let spec = testing::test_daemon_spec(Scope::System, dir.path()).unwrap();
+    // A dockerd whose starter is gone (as after sysinit died); this thread reaps it as PID 1.
+    let log = std::fs::File::create(dir.path().join("first.log")).unwrap();
+    let mut first = std::process::Command::new(&spec.program)
+        .args(spec.to_args())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let first_pid = first.id();
+    let reaper = std::thread::spawn(move || first.wait());
+    sysdocker::client::connect(&spec.host(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        sysdocker::supervisor::running_dockerd(&spec),
+        Some(Pid::from_raw(first_pid as i32))
+    );
+    let opts = sysdocker::SupervisorOptions {
+        log_file: Some(dir.path().join("dockerd.log")),
+        stop_timeout: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let sup = sysdocker::Supervisor::adopt_or_start(spec.clone(), opts)
+        .await
+        .unwrap();
+    assert_eq!((sup.pid(), sup.restarts()), (Some(first_pid), 0));
+
+    kill(Pid::from_raw(first_pid as i32), Signal::SIGKILL).unwrap();
+    reaper.join().unwrap().unwrap();
+    sup.wait_restarted(0, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_ne!(sup.pid(), Some(first_pid));
+    sup.stop().await;
+    assert_eq!(sysdocker::supervisor::running_dockerd(&spec), None);
+}
+
 /// The supervisor test needs no shared daemon; this only supplies harmless defaults.
 fn shared_free_daemon() -> &'static testing::TestDaemon {
     shared(Scope::System)
