@@ -48,14 +48,6 @@ pub fn run() -> Result<(), ConsoleError> {
     // As in RancherOS v1: write_files (no `container:`) and runcmd happen in the console,
     // runcmd after the files, so it can run what write_files put there.
     cloud_init::apply::write_files(&cfg.write_files, "console");
-    let failed = cloud_init::apply::run_commands("runcmd", &cfg.runcmd);
-    if failed > 0 {
-        tracing::error!(
-            failed,
-            total = cfg.runcmd.len(),
-            "runcmd: some commands failed"
-        );
-    }
     let mut programs = Vec::new();
     if cfg.rancher.ssh.daemon != Some(false) {
         ensure_host_keys(Path::new(HOST_KEY_DIR), &cfg.rancher.ssh.keys)?;
@@ -84,6 +76,18 @@ pub fn run() -> Result<(), ConsoleError> {
         if Path::new("/dev").join(&tty).exists() {
             programs.push(getty(&tty, autologin.contains(&tty)));
         }
+    }
+    // In the background once sshd answers, once per boot: a hanging command cannot lock out
+    // ssh, and a console restart does not run the commands again.
+    if !cfg.runcmd.is_empty()
+        && boot_scripts::first_time_this_boot(Path::new(super::runcmd::DONE_MARK))
+    {
+        let ros = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/bin/ros"));
+        programs.push(Program {
+            name: "runcmd".into(),
+            argv: vec![ros.display().to_string(), "runcmd".into()],
+            once: true,
+        });
     }
     // Last, as in RancherOS v1, but in the background: a script that waits for Docker must not
     // hold up logins. Once per boot, not at every restart of this container.

@@ -6,5 +6,6 @@ pub mod boot_scripts;
 pub mod console;
 pub mod ntp;
 pub mod respawn;
+pub mod runcmd;
 pub mod syslogd;
 pub mod user_docker;

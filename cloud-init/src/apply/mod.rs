@@ -45,7 +45,7 @@ pub fn run() {
     }
     let cfg = loaded.config;
 
-    let failed = run_commands("bootcmd", &cfg.bootcmd);
+    let failed = run_commands("bootcmd", &cfg.bootcmd, None);
     if failed > 0 {
         tracing::error!(
             failed,

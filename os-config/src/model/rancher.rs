@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 /// The longest `rancher.shutdown_timeout` accepted (an hour per stop); more is a config error.
 pub const SHUTDOWN_TIMEOUT_MAX: u64 = 3600;
+/// `rancher.runcmd_timeout` when none is set, and the most accepted (a day).
+pub const RUNCMD_TIMEOUT_DEFAULT: u64 = 300;
+pub const RUNCMD_TIMEOUT_MAX: u64 = 86_400;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -69,6 +72,9 @@ pub struct RancherConfig {
     pub sysctl: IndexMap<String, String>,
     #[serde(deserialize_with = "string_list")]
     pub restart_services: Vec<String>,
+    /// Seconds each `runcmd` command may run before it is killed (`RUNCMD_TIMEOUT_DEFAULT`).
+    #[serde(deserialize_with = "opt_seconds::<_, RUNCMD_TIMEOUT_MAX>")]
+    pub runcmd_timeout: Option<u64>,
     /// Seconds each shutdown stop may take before it is forced.
     #[serde(deserialize_with = "opt_seconds::<_, SHUTDOWN_TIMEOUT_MAX>")]
     pub shutdown_timeout: Option<u64>,

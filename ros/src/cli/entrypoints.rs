@@ -22,6 +22,10 @@ pub enum Entrypoint {
     /// /opt/rancher/bin/start.sh then /etc/rc.local, output to syslog (started by the console).
     #[command(hide = true)]
     BootScripts,
+    /// cloud-config's runcmd, once sshd answers, each within rancher.runcmd_timeout (started
+    /// by the console once per boot).
+    #[command(hide = true)]
+    Runcmd,
     /// Apply rancher.network (addresses, DHCP, DNS, hostname) and keep it applied.
     #[command(hide = true)]
     Netconf,
@@ -74,6 +78,10 @@ pub fn run(e: Entrypoint) -> Result<()> {
         Entrypoint::BootScripts => match services::boot_scripts::run() {
             0 => Ok(()),
             n => Err(anyhow!("{n} boot script(s) failed")),
+        },
+        Entrypoint::Runcmd => match services::runcmd::run() {
+            0 => Ok(()),
+            n => Err(anyhow!("{n} runcmd command(s) failed")),
         },
     }
 }

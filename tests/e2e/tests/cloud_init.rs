@@ -75,10 +75,13 @@ write_files:
 runcmd:
   - [sh, -c, "echo list-form > /home/rancher/runcmd-list"]
   - "false"
+  - sleep 100000
   - echo string-form > /home/rancher/runcmd-string
+  - echo ran >> /home/rancher/runcmd-count
 mounts:
   - [/dev/vdb, none, swap, sw]
 rancher:
+  runcmd_timeout: 5
   ntp:
     servers: []
   sysctl:
@@ -149,14 +152,24 @@ rancher:
         "into the ntp container\n"
     );
 
-    // runcmd: the list and the string both ran although the command between them failed.
-    assert_eq!(
-        must(
-            &vm,
-            ssh.ok("cat /home/rancher/runcmd-list /home/rancher/runcmd-string")
-        ),
-        "list-form\nstring-form\n"
+    // runcmd, after sshd: the list and the string both ran although the command between them
+    // failed and the next hung until rancher.runcmd_timeout (5 s) killed it.
+    let ran = ssh.eventually(
+        Duration::from_secs(90),
+        "cat /home/rancher/runcmd-list /home/rancher/runcmd-string",
+        |o| o == "list-form\nstring-form\n",
     );
+    assert!(ran.is_ok(), "runcmd: {ran:?}\n{}", vm.serial_tail(100));
+    let log = must(&vm, ssh.ok("sudo system-docker logs console 2>&1"));
+    assert!(log.contains("command timed out; killed"), "{log}");
+    // Once per boot: a console restart does not run it again.
+    let _ = ssh.run("sudo system-docker restart console");
+    let count = ssh.eventually(
+        Duration::from_secs(120),
+        "sleep 10; cat /home/rancher/runcmd-count",
+        |o| !o.is_empty(),
+    );
+    assert_eq!(count.as_deref(), Ok("ran\n"), "runcmd ran again");
 
     // The dotted sysctl, the module, the swap device.
     assert_eq!(

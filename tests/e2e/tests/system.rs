@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ros_e2e::{boot_ready, dist, must, stop_order, Qemu, Ssh, SshKey};
 
@@ -68,27 +68,6 @@ fn status_of<'a>(list: &'a [(String, String)], name: &str) -> &'a str {
         .find(|(n, _)| n == name)
         .map(|(_, s)| s.as_str())
         .unwrap_or("missing")
-}
-
-/// Polls `check` over ssh until it holds, up to `limit` (sshd may be restarting meanwhile).
-fn eventually(
-    ssh: &Ssh,
-    limit: Duration,
-    cmd: &str,
-    check: impl Fn(&str) -> bool,
-) -> Result<String, String> {
-    let deadline = Instant::now() + limit;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        if let Ok(out) = ssh.ok(cmd) {
-            if check(&out) {
-                return Ok(out);
-            }
-            last = out;
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
-    Err(last)
 }
 
 #[test]
@@ -165,10 +144,13 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         must(&vm, ssh.ok("stat -c '%U %a' /home/rancher/from-cloud-init.txt; cat /home/rancher/from-cloud-init.txt")),
         "rancher 640\nwritten by cloud-init\n"
     );
-    must(
-        &vm,
-        ssh.ok("test -f /home/rancher/runcmd-list && grep -qx string /home/rancher/runcmd-string"),
+    // runcmd runs in the background once sshd answers.
+    let ran = ssh.eventually(
+        Duration::from_secs(60),
+        "test -f /home/rancher/runcmd-list && cat /home/rancher/runcmd-string",
+        |o| o == "string\n",
     );
+    assert!(ran.is_ok(), "runcmd did not run: {ran:?}");
 
     // User Docker: a locally loaded image runs, and sees the console's files through -v.
     let archive = dir.path().join("busybox.tar");
@@ -249,7 +231,7 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         )),
     );
     let orphans = "ps -eo ppid=,comm= | awk '$1 == 1 && $2 == \"sleep\"' | wc -l";
-    let spawned = eventually(&ssh, Duration::from_secs(120), orphans, |o| {
+    let spawned = ssh.eventually(Duration::from_secs(120), orphans, |o| {
         o.trim().parse::<u32>().is_ok_and(|n| n >= 1000)
     });
     assert!(
@@ -258,8 +240,7 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         must(&vm, ssh.ok("ps -eo pid,ppid,stat,comm | tail -20"))
     );
     must(&vm, ssh.ok(&format!("sudo kill -9 {leader}")));
-    let reaped = eventually(
-        &ssh,
+    let reaped = ssh.eventually(
         Duration::from_secs(180),
         &format!("echo $({orphans}) $(ps -eo stat= | grep -c '^Z')"),
         |o| o.trim() == "0 0",
@@ -337,7 +318,7 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
     );
     let before = must(&vm, ssh.ok(&started));
     let _ = ssh.run(&format!("sudo system-docker kill {names}"));
-    let back = eventually(&ssh, Duration::from_secs(180), &started, |o| {
+    let back = ssh.eventually(Duration::from_secs(180), &started, |o| {
         o.lines().count() == RUNNING.len()
             && o.lines().all(|l| l.contains(" true "))
             && o.lines().all(|l| !before.lines().any(|b| b == l))
@@ -347,8 +328,7 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         "services not all back: {back:?}\n{}",
         vm.serial_tail(200)
     );
-    let keeper = eventually(
-        &ssh,
+    let keeper = ssh.eventually(
         Duration::from_secs(120),
         "docker inspect -f '{{.State.Running}}' keeper",
         |o| o.trim() == "true",
@@ -359,8 +339,7 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
     // SIGKILL to System Docker: PID 1's supervisor restarts it and the services come back.
     let _ = ssh.run("sudo sh -c 'kill -9 $(cat /var/run/system-docker.pid)'");
     std::thread::sleep(Duration::from_secs(5));
-    let restored = eventually(
-        &ssh,
+    let restored = ssh.eventually(
         Duration::from_secs(300),
         "sudo system-docker ps --format '{{.Names}}'",
         |o| RUNNING.iter().all(|n| o.lines().any(|l| l == *n)),
@@ -382,7 +361,7 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         "-900"
     );
     let _ = ssh.run(&format!("sudo kill -9 {first}"));
-    let again = eventually(&ssh, Duration::from_secs(120), find, |o| {
+    let again = ssh.eventually(Duration::from_secs(120), find, |o| {
         !o.trim().is_empty() && o.trim() != first
     });
     assert!(

@@ -104,6 +104,28 @@ impl Ssh {
             .map_err(io("running ssh"))
     }
 
+    /// Runs `cmd` every 2 s until its stdout passes `check` or `limit` passes; the error holds
+    /// the last output seen.
+    pub fn eventually(
+        &self,
+        limit: Duration,
+        cmd: &str,
+        check: impl Fn(&str) -> bool,
+    ) -> Result<String, String> {
+        let deadline = Instant::now() + limit;
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            if let Ok(out) = self.ok(cmd) {
+                if check(&out) {
+                    return Ok(out);
+                }
+                last = out;
+            }
+            sleep(Duration::from_secs(2));
+        }
+        Err(last)
+    }
+
     /// Runs `cmd` and returns its stdout; a non-zero exit is an error with stderr.
     pub fn ok(&self, cmd: &str) -> Result<String, Error> {
         let out = self.run(cmd)?;
