@@ -176,6 +176,17 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         ))),
         "shared\n"
     );
+    // A user container that binds the host's /run (a common line) cannot reach System Docker:
+    // its socket is masked and its containerd's directory is empty (issue 16).
+    for bind in ["/var/run:/var/run", "/run:/run"] {
+        assert_eq!(
+            must(&vm, ssh.ok(&format!(
+                "docker run --rm -v {bind} {TEST_IMAGE} sh -c 'test -S /run/system-docker.sock && echo reachable; ls -A /run/system-docker; test -S /run/docker.sock && echo user-socket'"
+            ))),
+            "user-socket\n",
+            "{bind}"
+        );
+    }
     // `docker ps` in the console never shows the OS.
     assert_eq!(must(&vm, ssh.ok("docker ps -aq | wc -l")).trim(), "0");
 
