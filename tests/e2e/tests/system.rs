@@ -97,6 +97,12 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         "{list:?}"
     );
 
+    // syslog and ntp are not privileged and hold only the capabilities they need (issue 16).
+    assert_eq!(
+        must(&vm, ssh.ok("sudo system-docker inspect -f '{{.Name}} {{.HostConfig.Privileged}} {{.HostConfig.CapDrop}} {{.HostConfig.CapAdd}}' syslog ntp")),
+        "/syslog false [ALL] [CHOWN DAC_OVERRIDE]\n/ntp false [ALL] [SYS_TIME CHOWN SETUID SETGID NET_BIND_SERVICE]\n"
+    );
+
     // No image was loaded: System Docker served every bundled image from the system image's
     // store (issue 14). Its events since it started show no load, import or pull.
     let manifest: serde_json::Value =
