@@ -63,6 +63,10 @@ pub struct WriteFile {
     pub container: Option<String>,
 }
 
+/// The most a `write_files` entry's gzip content may inflate to; a small bomb must not fill
+/// the memory of the console or of the engine that uploads it.
+pub const MAX_INFLATED_CONTENT: u64 = 16 * 1024 * 1024;
+
 /// Why a `write_files` entry's content cannot be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContentError {
@@ -70,14 +74,21 @@ pub enum ContentError {
     Base64(String),
     #[error("invalid gzip content: {0}")]
     Gzip(String),
+    #[error("{path}: gzip content inflates to more than {limit} bytes; not written")]
+    TooLarge { path: String, limit: u64 },
 }
 
 impl WriteFile {
     /// Where a file without `container:` is written: the console writes those itself.
     pub const DEFAULT_CONTAINER: &'static str = "console";
 
-    /// The bytes to write, after `encoding` is undone.
+    /// The bytes to write, after `encoding` is undone; gzip stops at `MAX_INFLATED_CONTENT`.
     pub fn decoded_content(&self) -> Result<Vec<u8>, ContentError> {
+        self.decoded_content_within(MAX_INFLATED_CONTENT)
+    }
+
+    /// `decoded_content` with gzip bounded by `limit` bytes.
+    fn decoded_content_within(&self, limit: u64) -> Result<Vec<u8>, ContentError> {
         use base64::Engine as _;
         use std::io::Read;
         let b64 = |s: &str| {
@@ -89,9 +100,16 @@ impl WriteFile {
         let gunzip = |bytes: &[u8]| {
             let mut out = Vec::new();
             flate2::read::GzDecoder::new(bytes)
+                .take(limit.saturating_add(1))
                 .read_to_end(&mut out)
-                .map(|_| out)
-                .map_err(|e| ContentError::Gzip(e.to_string()))
+                .map_err(|e| ContentError::Gzip(e.to_string()))?;
+            if out.len() as u64 > limit {
+                return Err(ContentError::TooLarge {
+                    path: self.path.clone(),
+                    limit,
+                });
+            }
+            Ok(out)
         };
         match self.encoding {
             None | Some(Encoding::Text) => Ok(self.content.clone().into_bytes()),
@@ -161,5 +179,50 @@ mod tests {
         let doc: CloudConfig =
             yaml_serde::from_str("write_files: [{path: /a, permissions: 0644}]").unwrap();
         assert_eq!(doc.write_files[0].mode(), Some(0o644));
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_bound_naming_the_path() {
+        use base64::Engine as _;
+        use std::io::Write;
+        // One byte past the bound, in a few KiB of gzip.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1024 * 1024];
+        for _ in 0..16 {
+            gz.write_all(&zeros).unwrap();
+        }
+        gz.write_all(&[0]).unwrap();
+        let bomb = gz.finish().unwrap();
+        assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
+        let f = WriteFile {
+            path: "/etc/bomb".into(),
+            content: base64::engine::general_purpose::STANDARD.encode(&bomb),
+            encoding: Some(Encoding::GzipBase64),
+            ..WriteFile::default()
+        };
+        let e = f.decoded_content().unwrap_err();
+        assert_eq!(
+            e,
+            ContentError::TooLarge {
+                path: "/etc/bomb".into(),
+                limit: MAX_INFLATED_CONTENT
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "/etc/bomb: gzip content inflates to more than 16777216 bytes; not written"
+        );
+        // Exactly at the bound is still written.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&[1u8; 100]).unwrap();
+        let small = WriteFile {
+            content: base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap()),
+            ..f
+        };
+        assert_eq!(small.decoded_content_within(100).unwrap(), vec![1u8; 100]);
+        assert!(matches!(
+            small.decoded_content_within(99),
+            Err(ContentError::TooLarge { .. })
+        ));
     }
 }

@@ -10,7 +10,9 @@ pub mod service;
 pub mod state;
 pub mod zram;
 
-pub use cloud_config::{CloudConfig, ContentError, Encoding, MountEntry, WriteFile};
+pub use cloud_config::{
+    CloudConfig, ContentError, Encoding, MountEntry, WriteFile, MAX_INFLATED_CONTENT,
+};
 pub use compose_values::{BoolOrString, ByteSize, ListOrMap, StringOrList, Ulimit};
 pub use docker::DockerConfig;
 pub use network::{DnsConfig, InterfaceConfig, NetworkConfig};
