@@ -5,7 +5,7 @@
 
 use crate::error::ProbeError;
 use crate::fetched::Fetched;
-use crate::http::{Http, Proxies};
+use crate::http::{Http, Peer};
 use crate::network_config::{cidr, NetworkBuilder};
 use crate::probe::{not_this_service, Ctx, Probed};
 use os_config::metadata::Metadata;
@@ -16,7 +16,7 @@ pub(crate) fn probe(ctx: &Ctx) -> Result<Probed, ProbeError> {
         "{}/metadata/v1.json",
         ctx.opts.digitalocean_url.trim_end_matches('/')
     );
-    let http = Http::new(ctx, Proxies::Never)?;
+    let http = Http::new(ctx, Peer::MetadataService)?;
     let body = match http.get(&url, &[]) {
         Ok(Some(b)) => b,
         Ok(None) => {

@@ -6,7 +6,7 @@
 
 use crate::error::ProbeError;
 use crate::fetched::Fetched;
-use crate::http::{Http, Proxies};
+use crate::http::{Http, Peer};
 use crate::probe::{absent_or, not_this_service, Ctx, Probed};
 use reqwest::Method;
 
@@ -18,7 +18,7 @@ const TOKEN_TTL: &str = "21600";
 
 pub(crate) fn probe(ctx: &Ctx) -> Result<Probed, ProbeError> {
     let base = ctx.opts.ec2_url.trim_end_matches('/');
-    let http = Http::new(ctx, Proxies::Never)?;
+    let http = Http::new(ctx, Peer::MetadataService)?;
     let token = match token(&http, base) {
         Ok(t) => t,
         Err(e) => return absent_or(e),

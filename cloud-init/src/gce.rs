@@ -6,7 +6,7 @@
 
 use crate::error::ProbeError;
 use crate::fetched::Fetched;
-use crate::http::{Http, Proxies};
+use crate::http::{Http, Peer};
 use crate::probe::{absent_or, Ctx, Probed};
 use reqwest::Method;
 
@@ -19,7 +19,7 @@ pub(crate) fn probe(ctx: &Ctx) -> Result<Probed, ProbeError> {
         "{}/computeMetadata/v1",
         ctx.opts.gce_url.trim_end_matches('/')
     );
-    let http = Http::new(ctx, Proxies::Never)?;
+    let http = Http::new(ctx, Peer::MetadataService)?;
 
     let id_url = format!("{base}/instance/id");
     let resp = match http.request(Method::GET, &id_url, HEADERS) {

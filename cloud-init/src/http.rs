@@ -4,8 +4,7 @@
 
 use crate::error::ProbeError;
 use crate::probe::Ctx;
-pub(crate) use host::http_client::Proxies;
-use host::http_client::{self, Settings};
+use host::http_client::{self, Proxies, Redirects, Settings};
 use reqwest::blocking::Client;
 use reqwest::Method;
 use std::io::Read;
@@ -18,6 +17,16 @@ pub(crate) struct Http {
     max_bytes: u64,
 }
 
+/// Who a probe asks, which decides its proxies and redirects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// A link-local metadata service: never through a proxy, and redirects only to the same
+    /// host, so the IMDSv2 token in a header cannot be sent elsewhere.
+    MetadataService,
+    /// A `url:` or `cloud-config-url`: the environment's proxies, any redirect.
+    Url,
+}
+
 #[derive(Debug)]
 pub(crate) struct Response {
     pub status: u16,
@@ -26,15 +35,18 @@ pub(crate) struct Response {
 }
 
 impl Http {
-    /// Metadata services are link-local and pass `Proxies::Never`; `url:` and
-    /// `cloud-config-url` may go through the environment's proxies.
-    pub fn new(ctx: &Ctx, proxies: Proxies) -> Result<Http, ProbeError> {
+    pub fn new(ctx: &Ctx, peer: Peer) -> Result<Http, ProbeError> {
         let opts = ctx.opts;
+        let (proxies, redirects) = match peer {
+            Peer::MetadataService => (Proxies::Never, Redirects::SameOrigin),
+            Peer::Url => (Proxies::FromEnvironment, Redirects::Any),
+        };
         let client = http_client::blocking(&Settings {
             component: Some("cloud-init"),
             connect_timeout: Some(opts.connect_timeout),
             timeout: Some(ctx.budget),
             proxies,
+            redirects,
         })
         .map_err(|e| ProbeError::Spawn(format!("HTTP client: {}", chain(&e))))?;
         Ok(Http {

@@ -4,7 +4,7 @@
 
 use crate::error::ProbeError;
 use crate::fetched::Fetched;
-use crate::http::{Http, Proxies};
+use crate::http::{Http, Peer};
 use crate::probe::{not_this_service, Ctx, Probed};
 use os_config::metadata::Metadata;
 
@@ -13,7 +13,7 @@ pub(crate) fn probe(ctx: &Ctx) -> Result<Probed, ProbeError> {
         "{}/openstack/latest",
         ctx.opts.openstack_url.trim_end_matches('/')
     );
-    let http = Http::new(ctx, Proxies::Never)?;
+    let http = Http::new(ctx, Peer::MetadataService)?;
     let md_url = format!("{base}/meta_data.json");
     let body = match http.get(&md_url, &[]) {
         Ok(Some(b)) => b,

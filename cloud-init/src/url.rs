@@ -4,7 +4,7 @@
 
 use crate::error::ProbeError;
 use crate::fetched::Fetched;
-use crate::http::{Http, Proxies};
+use crate::http::{Http, Peer};
 use crate::probe::{absent_or, Ctx, Probed};
 use os_config::metadata::Metadata;
 
@@ -12,7 +12,7 @@ use os_config::metadata::Metadata;
 pub const CMDLINE_KEY: &str = "cloud-config-url";
 
 pub(crate) fn probe_url(ctx: &Ctx, url: &str) -> Result<Probed, ProbeError> {
-    let http = Http::new(ctx, Proxies::FromEnvironment)?;
+    let http = Http::new(ctx, Peer::Url)?;
     match http.get(url, &[]) {
         Ok(Some(body)) => Ok(Probed::found(Fetched::new(
             ctx.name,

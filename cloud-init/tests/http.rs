@@ -88,6 +88,34 @@ fn ec2_imdsv2_sends_the_token_on_every_get() {
 }
 
 #[test]
+fn ec2_never_carries_the_token_through_a_redirect_to_another_host() {
+    let other = HttpServer::start(|_| Reply::ok("#cloud-config\nhostname: stolen\n"));
+    let elsewhere = format!("{}/user-data", other.url());
+    let server = HttpServer::start(move |req| {
+        if req.method == "PUT" {
+            return Reply::ok(TOKEN);
+        }
+        if req.path == "/latest/user-data" {
+            return Reply::status(302, "").with_header("Location", &elsewhere);
+        }
+        ec2_routes(req, true)
+    });
+    let report = probe_all(&names(&["ec2"]), &options(&server.url()));
+    assert!(report.fetched().is_none());
+    match &report.sources[0].outcome {
+        Outcome::Failed(ProbeError::Transport { url, message }) => {
+            assert_eq!(url, &format!("{}/latest/user-data", server.url()));
+            assert!(
+                message.contains("redirect to another host refused"),
+                "{message}"
+            );
+        }
+        o => panic!("{o:?}"),
+    }
+    assert!(other.requests().is_empty(), "{:?}", other.requests());
+}
+
+#[test]
 fn ec2_falls_back_to_imdsv1_when_the_token_put_is_refused() {
     for refusal in ["405", "403", "404", "reset"] {
         let server = HttpServer::start(move |req| {

@@ -15,6 +15,17 @@ pub enum Proxies {
     FromEnvironment,
 }
 
+/// Which redirects a client follows (at most `MAX_REDIRECTS` either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redirects {
+    /// To any URL.
+    Any,
+    /// Only to the same scheme, host and port: requests that carry a credential in a header of
+    /// their own (the IMDSv2 token) must not take it elsewhere; reqwest strips only standard
+    /// authorization headers on a cross-host redirect.
+    SameOrigin,
+}
+
 /// What differs between callers; everything else is shared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
@@ -25,6 +36,7 @@ pub struct Settings {
     /// Bound on a whole request, body included; `None` means unbounded.
     pub timeout: Option<Duration>,
     pub proxies: Proxies,
+    pub redirects: Redirects,
 }
 
 impl Default for Settings {
@@ -34,11 +46,31 @@ impl Default for Settings {
             connect_timeout: None,
             timeout: None,
             proxies: Proxies::FromEnvironment,
+            redirects: Redirects::Any,
         }
     }
 }
 
 impl Settings {
+    /// The redirect policy reqwest is given.
+    fn redirect_policy(&self) -> reqwest::redirect::Policy {
+        match self.redirects {
+            Redirects::Any => reqwest::redirect::Policy::limited(MAX_REDIRECTS),
+            Redirects::SameOrigin => reqwest::redirect::Policy::custom(|attempt| {
+                let origin = |u: &reqwest::Url| u.origin();
+                let from = attempt.previous().last().map(origin);
+                if attempt.previous().len() > MAX_REDIRECTS {
+                    attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+                } else if from.is_some_and(|f| f != origin(attempt.url())) {
+                    let to = attempt.url().to_string();
+                    attempt.error(format!("redirect to another host refused: {to}"))
+                } else {
+                    attempt.follow()
+                }
+            }),
+        }
+    }
+
     /// The User-Agent header value, if any.
     pub fn user_agent(&self) -> Option<String> {
         self.component
@@ -50,9 +82,7 @@ impl Settings {
 macro_rules! shared {
     ($builder:expr, $s:expr) => {{
         let s: &Settings = $s;
-        let mut b = $builder
-            .use_rustls_tls()
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS));
+        let mut b = $builder.use_rustls_tls().redirect(s.redirect_policy());
         if let Some(agent) = s.user_agent() {
             b = b.user_agent(agent);
         }
@@ -140,10 +170,53 @@ mod tests {
             connect_timeout: Some(Duration::from_secs(1)),
             timeout: Some(Duration::from_secs(2)),
             proxies: Proxies::Never,
+            redirects: Redirects::SameOrigin,
         };
         assert!(blocking(&s).is_ok());
         assert!(blocking(&Settings::default()).is_ok());
         assert!(asynchronous(&s).is_ok());
+    }
+
+    #[test]
+    fn same_origin_redirects_never_carry_the_header_to_another_host() {
+        use test_support::http_server::{HttpServer, Reply};
+        let other = HttpServer::start(|_| Reply::ok("elsewhere"));
+        let to_other = format!("{}/stolen", other.url());
+        let server = HttpServer::start(move |r| match r.path.as_str() {
+            "/away" => Reply::status(302, "").with_header("Location", &to_other),
+            "/here" => Reply::status(302, "").with_header("Location", "/data"),
+            "/data" => Reply::ok("data"),
+            _ => Reply::not_found(),
+        });
+        let get = |redirects, path: &str| {
+            let s = Settings {
+                proxies: Proxies::Never,
+                redirects,
+                ..Settings::default()
+            };
+            blocking(&s)
+                .unwrap()
+                .get(format!("{}{path}", server.url()))
+                .header("X-aws-ec2-metadata-token", "secret")
+                .send()
+        };
+
+        let e = get(Redirects::SameOrigin, "/away").unwrap_err();
+        assert!(e.is_redirect(), "{e:?}");
+        assert!(other.requests().is_empty());
+        // A redirect on the same host is still followed, header and all.
+        let r = get(Redirects::SameOrigin, "/here").unwrap();
+        assert_eq!(r.text().unwrap(), "data");
+        let seen = server.requests();
+        let data = seen.iter().find(|r| r.path == "/data").unwrap();
+        assert_eq!(data.header("X-aws-ec2-metadata-token"), Some("secret"));
+
+        // What the policy prevents: reqwest carries a custom header to the other host.
+        let r = get(Redirects::Any, "/away").unwrap();
+        assert_eq!(r.text().unwrap(), "elsewhere");
+        let stolen = other.requests();
+        assert_eq!(stolen.len(), 1);
+        assert_eq!(stolen[0].header("X-aws-ec2-metadata-token"), Some("secret"));
     }
 
     #[test]
