@@ -4,7 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -151,6 +151,10 @@ fn strip_bsd_timestamp(s: &str) -> &str {
     }
 }
 
+/// Mode of the log and its rotated copies: messages carry logins and commands, so only root
+/// (owner and group, as created by root) reads them; the console's `rancher` uses sudo.
+pub const LOG_MODE: u32 = 0o640;
+
 /// The log file with size-based rotation.
 pub struct LogFile {
     path: PathBuf,
@@ -184,7 +188,13 @@ impl LogFile {
             let f = OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(LOG_MODE)
                 .open(&self.path)?;
+            // A file an older version left world-readable is narrowed, its rotated copies too.
+            f.set_permissions(fs::Permissions::from_mode(LOG_MODE))?;
+            for n in 1..=self.keep {
+                let _ = fs::set_permissions(self.rotated(n), fs::Permissions::from_mode(LOG_MODE));
+            }
             let size = f.metadata()?.len();
             self.file = Some((f, size));
             if size > 0 && size + len > self.max_size {
@@ -272,6 +282,28 @@ mod tests {
         assert!(newest.contains("line 039"));
         let older = fs::read_to_string(dir.path().join("syslog.1")).unwrap();
         assert!(!older.contains("line 039"));
+    }
+
+    #[test]
+    fn the_log_and_its_rotations_are_not_world_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("syslog");
+        let old = dir.path().join("syslog.2");
+        fs::write(&old, "left by an older version\n").unwrap();
+        fs::set_permissions(&old, fs::Permissions::from_mode(0o644)).unwrap();
+        let mut log = LogFile::new(&path, 10, 3);
+        log.append("first line\n").unwrap();
+        log.append("second line\n").unwrap();
+        // The old copy moved up one place; the first line is now syslog.1.
+        assert!(!old.exists());
+        for p in [
+            path.clone(),
+            dir.path().join("syslog.1"),
+            dir.path().join("syslog.3"),
+        ] {
+            let mode = fs::metadata(&p).unwrap().permissions().mode() & 0o7777;
+            assert_eq!(mode, 0o640, "{}", p.display());
+        }
     }
 
     #[test]
