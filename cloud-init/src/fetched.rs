@@ -19,6 +19,9 @@ pub struct Fetched {
     pub metadata: Metadata,
     /// Problems with the user-data or metadata; the usable rest is still here.
     pub diagnostics: Vec<Diagnostic>,
+    /// Some of the user-data could not be decoded (an error among `diagnostics`): saving it
+    /// would replace the last good save with part of what was meant.
+    pub user_data_malformed: bool,
 }
 
 impl Fetched {
@@ -31,8 +34,10 @@ impl Fetched {
         mut diagnostics: Vec<Diagnostic>,
     ) -> Fetched {
         let mut parts = Vec::new();
+        let mut user_data_malformed = false;
         if let Some(bytes) = &raw {
             let mut decoded = user_data::decode(bytes, origin);
+            user_data_malformed = decoded.has_errors();
             parts.append(&mut decoded.parts);
             diagnostics.append(&mut decoded.diagnostics);
         }
@@ -43,6 +48,7 @@ impl Fetched {
             user_data: parts,
             metadata,
             diagnostics,
+            user_data_malformed,
         }
     }
 

@@ -3,7 +3,8 @@
 //! `metadata`, scripts under `scripts/` (`00-name`, `01-name`, ... in user-data order), and the
 //! user-data exactly as fetched as `user-data`, for inspection. A new save replaces the previous
 //! one: a stale `boot.yml`, `metadata` or script is removed. Invalid parts are reported, never
-//! merged.
+//! merged, and user-data with any invalid part leaves the last good save's user-data files as
+//! they are (only metadata is replaced): a typo must not drop the config the machine runs on.
 
 use crate::fetched::Fetched;
 use crate::user_data::{self, Part, UserData};
@@ -40,28 +41,27 @@ pub fn scripts_dir(root: &Path) -> PathBuf {
     conf_dir(root).join(SCRIPTS_DIR)
 }
 
-/// Saves one user-data document (already classified) and metadata under `root`.
+/// Saves one user-data document (already classified) and metadata under `root`. User-data
+/// that did not parse is reported and leaves the last good save's user-data files alone.
 pub fn save(
     root: &Path,
     user_data: Option<Result<UserData, Diagnostic>>,
     metadata: &Metadata,
 ) -> Saved {
-    let mut diagnostics = Vec::new();
-    let parts: Vec<Part> = match user_data {
-        Some(Ok(data)) => vec![Part {
-            name: "user-data".into(),
-            origin: PathBuf::from("user-data"),
-            data,
-        }],
-        Some(Err(d)) => {
-            diagnostics.push(d);
-            Vec::new()
+    let mut saved = Saved::default();
+    match user_data {
+        Some(Ok(data)) => {
+            let part = Part {
+                name: "user-data".into(),
+                origin: PathBuf::from("user-data"),
+                data,
+            };
+            save_user_data(&mut saved, root, &[part], None);
         }
-        None => Vec::new(),
-    };
-    let mut saved = save_parts(root, &parts, None, metadata);
-    diagnostics.append(&mut saved.diagnostics);
-    saved.diagnostics = diagnostics;
+        Some(Err(d)) => saved.diagnostics.push(d),
+        None => save_user_data(&mut saved, root, &[], None),
+    }
+    save_metadata(&mut saved, root, metadata);
     saved
 }
 
@@ -69,13 +69,20 @@ pub fn save(
 /// replacing what an earlier save left.
 pub fn save_parts(root: &Path, parts: &[Part], raw: Option<&[u8]>, metadata: &Metadata) -> Saved {
     let mut out = Saved::default();
+    save_user_data(&mut out, root, parts, raw);
+    save_metadata(&mut out, root, metadata);
+    out
+}
+
+/// `boot.yml`, the scripts and the raw user-data, replacing an earlier save's.
+fn save_user_data(out: &mut Saved, root: &Path, parts: &[Part], raw: Option<&[u8]>) {
     let conf = conf_dir(root);
 
     let boot = paths::cloud_config_d(root).join(BOOT_YML);
     match user_data::merged_cloud_config(parts.iter().map(|p| &p.data)) {
         Some(v) => match yaml_serde::to_string(&v) {
             Ok(text) => write(
-                &mut out,
+                out,
                 boot,
                 format!("#cloud-config\n{text}").as_bytes(),
                 os_config::CONFIG_FILE_MODE,
@@ -85,44 +92,41 @@ pub fn save_parts(root: &Path, parts: &[Part], raw: Option<&[u8]>, metadata: &Me
                     .in_file(Some(boot)),
             ),
         },
-        None => remove(&mut out, boot),
+        None => remove(out, boot),
     }
 
     let scripts = scripts_dir(root);
-    clear_dir(&mut out, &scripts);
+    clear_dir(out, &scripts);
     let mut n = 0;
     for part in parts {
         if let UserData::Script(text) = &part.data {
             let file = scripts.join(format!("{n:02}-{}", file_name(&part.name)));
-            write(&mut out, file, text.as_bytes(), 0o700);
+            write(out, file, text.as_bytes(), 0o700);
             n += 1;
         }
     }
 
     let raw_path = conf.join(RAW_USER_DATA);
     match raw {
-        Some(bytes) => write(&mut out, raw_path, bytes, os_config::CONFIG_FILE_MODE),
-        None => remove(&mut out, raw_path),
+        Some(bytes) => write(out, raw_path, bytes, os_config::CONFIG_FILE_MODE),
+        None => remove(out, raw_path),
     }
+}
 
+/// The metadata layer, replacing an earlier save's (removed when there is none).
+fn save_metadata(out: &mut Saved, root: &Path, metadata: &Metadata) {
     let md_path = paths::metadata(root);
     if metadata == &Metadata::default() {
-        remove(&mut out, md_path);
+        remove(out, md_path);
     } else {
         match yaml_serde::to_string(&metadata.to_value()) {
-            Ok(text) => write(
-                &mut out,
-                md_path,
-                text.as_bytes(),
-                os_config::CONFIG_FILE_MODE,
-            ),
+            Ok(text) => write(out, md_path, text.as_bytes(), os_config::CONFIG_FILE_MODE),
             Err(e) => out.diagnostics.push(
                 Diagnostic::error("", format!("cannot serialise metadata: {e}"))
                     .in_file(Some(md_path)),
             ),
         }
     }
-    out
 }
 
 /// A part name made safe as one path component.
@@ -179,12 +183,18 @@ fn clear_dir(out: &mut Saved, dir: &Path) {
 /// Saves the winning datasource's `fetched` data under `root` (`/` on a running system),
 /// replacing an earlier save. The fetch's own diagnostics come first; each is logged once, here.
 pub fn save_fetched(root: &Path, fetched: &Fetched) -> Saved {
-    let mut saved = save_parts(
-        root,
-        &fetched.user_data,
-        fetched.raw_user_data.as_deref(),
-        &fetched.metadata,
-    );
+    let mut saved = if fetched.user_data_malformed {
+        let mut saved = Saved::default();
+        save_metadata(&mut saved, root, &fetched.metadata);
+        saved
+    } else {
+        save_parts(
+            root,
+            &fetched.user_data,
+            fetched.raw_user_data.as_deref(),
+            &fetched.metadata,
+        )
+    };
     let mut diagnostics = fetched.diagnostics.clone();
     diagnostics.append(&mut saved.diagnostics);
     saved.diagnostics = diagnostics;
@@ -194,6 +204,15 @@ pub fn save_fetched(root: &Path, fetched: &Fetched) -> Saved {
         } else {
             tracing::warn!(datasource = %fetched.source, "cloud-init: {d}");
         }
+    }
+    if fetched.user_data_malformed {
+        let first = saved.diagnostics.iter().find(|d| d.is_error());
+        tracing::error!(
+            datasource = %fetched.source,
+            origin = %fetched.origin,
+            first_error = %first.map(ToString::to_string).unwrap_or_default(),
+            "cloud-init: the new user-data is malformed; the last good save is kept"
+        );
     }
     for f in &saved.files {
         tracing::info!(datasource = %fetched.source, file = %f.display(), "cloud-init: saved");
@@ -240,6 +259,63 @@ mod tests {
             .to_string()
             .starts_with("/media/cidata/user-data:"));
         assert!(saved.files.is_empty());
+    }
+
+    #[test]
+    fn malformed_user_data_keeps_the_last_good_save() {
+        let root = tempfile::tempdir().unwrap();
+        let good = b"#cloud-config\nhostname: good\nrancher: {debug: true}\n".to_vec();
+        let fetch = |raw: &[u8], md: Metadata| {
+            Fetched::new(
+                "nocloud",
+                "/media/cidata/user-data",
+                Some(raw.to_vec()),
+                md,
+                Vec::new(),
+            )
+        };
+        let first = fetch(&good, Metadata::default());
+        assert!(!first.user_data_malformed);
+        assert!(save_fetched(root.path(), &first).diagnostics.is_empty());
+        let boot = paths::cloud_config_d(root.path()).join(BOOT_YML);
+        let boot_text = std::fs::read_to_string(&boot).unwrap();
+
+        // A typo on line 3: reported with source and line; boot.yml and the raw copy stay.
+        let md = Metadata {
+            hostname: Some("md".into()),
+            ..Metadata::default()
+        };
+        let bad = fetch(b"#cloud-config\nhostname: bad\nrancher: [\n", md);
+        assert!(bad.user_data_malformed);
+        let saved = save_fetched(root.path(), &bad);
+        let errors: Vec<String> = saved
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("/media/cidata/user-data:4:"),
+            "{}",
+            errors[0]
+        );
+        assert!(saved.removed.is_empty(), "{:?}", saved.removed);
+        assert_eq!(saved.files, vec![paths::metadata(root.path())]);
+        assert_eq!(std::fs::read_to_string(&boot).unwrap(), boot_text);
+        assert_eq!(
+            std::fs::read(conf_dir(root.path()).join(RAW_USER_DATA)).unwrap(),
+            good
+        );
+        let loaded = os_config::load(root.path());
+        assert_eq!(loaded.config.hostname.as_deref(), Some("good"));
+        assert!(loaded.config.rancher.debug);
+
+        // The same through `save` with one document that did not parse.
+        let ud = user_data::parse("#cloud-config\nx: [\n", Path::new("ud"));
+        let saved = save(root.path(), Some(ud), &Metadata::default());
+        assert_eq!(saved.diagnostics.len(), 1);
+        assert_eq!(std::fs::read_to_string(&boot).unwrap(), boot_text);
     }
 
     #[test]

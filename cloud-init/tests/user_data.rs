@@ -197,13 +197,19 @@ fn malformed_yaml_names_the_file_and_line() {
         "{msg}"
     );
 
-    // Saving keeps the good part and reports the bad one; nothing panics.
+    // Saving reports the bad part and keeps the last good save whole: a good part alone would
+    // replace it with part of what was meant. Nothing panics.
     let root = tempfile::tempdir().unwrap();
+    let (good, _) = from_file(dir.path(), b"#cloud-config\nhostname: last-good\n");
+    assert!(cloud_init::save_fetched(root.path(), &good)
+        .diagnostics
+        .is_empty());
     let saved = cloud_init::save_fetched(root.path(), &f);
     assert_eq!(saved.diagnostics.len(), 1);
+    assert!(saved.removed.is_empty(), "{:?}", saved.removed);
     assert_eq!(
         os_config::load(root.path()).config.hostname.as_deref(),
-        Some("fine")
+        Some("last-good")
     );
 }
 
