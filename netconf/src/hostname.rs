@@ -3,20 +3,25 @@
 use crate::error::{Error, Result};
 use std::path::Path;
 
-/// The first non-empty of the configured, metadata and DHCP names, else `default`.
+/// The first non-empty of the configured, metadata and DHCP names, else `default`. A name
+/// with a control character is skipped (with a warning): it goes into /etc/hosts.
 pub fn choose(
     config: Option<&str>,
     metadata: Option<&str>,
     dhcp: Option<&str>,
     default: &str,
 ) -> String {
-    [config, metadata, dhcp]
-        .into_iter()
-        .flatten()
-        .map(str::trim)
-        .find(|s| !s.is_empty())
-        .unwrap_or(default.trim())
-        .to_owned()
+    [
+        ("hostname", config),
+        ("metadata hostname", metadata),
+        ("DHCP hostname", dhcp),
+    ]
+    .into_iter()
+    .filter_map(|(key, name)| Some((key, name?.trim())))
+    .filter(|(_, name)| !name.is_empty())
+    .find_map(|(key, name)| os_config::line_value::clean(key, name))
+    .unwrap_or(default.trim())
+    .to_owned()
 }
 
 /// `existing` /etc/hosts with exactly one `127.0.1.1` line for `hostname` (its short name too
@@ -78,6 +83,12 @@ mod tests {
         assert_eq!(choose(Some("cfg"), Some("md"), Some("dhcp"), "ros"), "cfg");
         assert_eq!(choose(None, Some("md"), Some("dhcp"), "ros"), "md");
         assert_eq!(choose(Some(" "), None, Some("dhcp"), "ros"), "dhcp");
+        // A name that would add a line to /etc/hosts is skipped for the next source.
+        assert_eq!(
+            choose(Some("a\n10.0.0.1 evil"), Some("md"), None, "ros"),
+            "md"
+        );
+        assert_eq!(choose(None, None, Some("d\rx"), "ros"), "ros");
         assert_eq!(choose(None, None, None, "ros"), "ros");
     }
 

@@ -16,6 +16,7 @@ pub mod document;
 pub mod key_path;
 pub mod layers;
 pub mod lenient_de;
+pub mod line_value;
 pub mod merge;
 pub mod metadata;
 pub mod model;

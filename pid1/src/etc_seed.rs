@@ -28,6 +28,16 @@ pub fn os_release(version: &str) -> String {
     )
 }
 
+/// The host name to set and seed: the configured one, unless it is empty or holds a control
+/// character (it goes into /etc/hosts and /etc/hostname; logged), else `DEFAULT_HOSTNAME`.
+pub fn hostname(configured: Option<&str>) -> String {
+    configured
+        .filter(|h| !h.is_empty())
+        .and_then(|h| os_config::line_value::clean("hostname", h))
+        .unwrap_or(DEFAULT_HOSTNAME)
+        .to_owned()
+}
+
 pub fn hosts(hostname: &str) -> String {
     format!(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
@@ -98,5 +108,13 @@ mod tests {
         assert_eq!(read("hostname"), "other\n");
         assert_eq!(read("hosts"), "mine\n");
         assert!(read("os-release").contains("VERSION=1.2.4\n"));
+    }
+
+    #[test]
+    fn a_configured_name_with_a_control_character_falls_back_to_the_default() {
+        assert_eq!(hostname(Some("box")), "box");
+        assert_eq!(hostname(Some("")), DEFAULT_HOSTNAME);
+        assert_eq!(hostname(None), DEFAULT_HOSTNAME);
+        assert_eq!(hostname(Some("box\n10.0.0.1 victim")), DEFAULT_HOSTNAME);
     }
 }

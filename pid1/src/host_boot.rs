@@ -83,12 +83,7 @@ pub fn boot(opts: &EarlyOptions, timeline: &mut Timeline) -> Result<LoadedConfig
     timeline.step("modules");
     zram_swap::setup(&loaded.config.rancher.zram);
 
-    let hostname = loaded
-        .config
-        .hostname
-        .clone()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| etc_seed::DEFAULT_HOSTNAME.to_owned());
+    let hostname = etc_seed::hostname(loaded.config.hostname.as_deref());
     if let Err(e) = etc_seed::seed(Path::new("/"), &boot.version, &hostname) {
         tracing::warn!(error = %e, "seeding /etc");
     }

@@ -174,7 +174,10 @@ pub fn merge_keys(existing: &str, keys: &[String]) -> String {
         .filter(|l| !l.trim().is_empty())
         .map(str::to_owned)
         .collect();
-    for k in keys {
+    for k in keys
+        .iter()
+        .filter_map(|k| os_config::line_value::clean("ssh_authorized_keys", k))
+    {
         let k = k.trim();
         if !k.is_empty() && !lines.iter().any(|l| key_identity(l) == key_identity(k)) {
             lines.push(k.to_owned());
@@ -240,7 +243,11 @@ pub fn sshd_config(cfg: &CloudConfig) -> String {
         "# Written by ros console-init from rancher.ssh; edits are replaced at boot.\n",
     );
     out.push_str(&format!("Port {}\n", ssh.port.unwrap_or(22)));
-    if let Some(addr) = ssh.listen_address.as_deref() {
+    if let Some(addr) = ssh
+        .listen_address
+        .as_deref()
+        .and_then(|a| os_config::line_value::clean("rancher.ssh.listen_address", a))
+    {
         out.push_str(&format!("ListenAddress {addr}\n"));
     }
     for t in KEY_TYPES {
@@ -255,15 +262,23 @@ pub fn sshd_config(cfg: &CloudConfig) -> String {
     out
 }
 
+/// chpasswd's input line, or `None` (with a warning) when the password would add a line.
+fn chpasswd_input(password: &str) -> Option<String> {
+    os_config::line_value::clean("rancher.password", password).map(|p| format!("{USER}:{p}\n"))
+}
+
 fn set_password(password: &str) {
     use std::io::Write;
+    let Some(input) = chpasswd_input(password) else {
+        return;
+    };
     let child = Command::new("chpasswd")
         .stdin(std::process::Stdio::piped())
         .spawn();
     match child {
         Ok(mut c) => {
             if let Some(mut stdin) = c.stdin.take() {
-                let _ = writeln!(stdin, "{USER}:{password}");
+                let _ = stdin.write_all(input.as_bytes());
             }
             let _ = c.wait();
         }
@@ -364,6 +379,32 @@ mod tests {
             text,
             "ssh-rsa AAAB2 added-by-hand\nssh-ed25519 AAAC1 me@config\nssh-ed25519 AAAM3 md\n"
         );
+    }
+
+    #[test]
+    fn values_with_control_characters_reach_no_line_based_file() {
+        let mut cfg = CloudConfig::default();
+        cfg.rancher.ssh.listen_address = Some("0.0.0.0\nPermitRootLogin yes".into());
+        let text = sshd_config(&cfg);
+        assert!(!text.contains("ListenAddress"), "{text}");
+        assert!(!text.contains("PermitRootLogin yes"), "{text}");
+        cfg.rancher.ssh.listen_address = Some("10.0.0.5".into());
+        assert!(sshd_config(&cfg).contains("ListenAddress 10.0.0.5\n"));
+
+        assert_eq!(chpasswd_input("pw\nroot:owned"), None);
+        assert_eq!(
+            chpasswd_input("s3cret pw").as_deref(),
+            Some("rancher:s3cret pw\n")
+        );
+
+        let out = merge_keys(
+            "",
+            &[
+                "ssh-rsa AAA a\nssh-rsa EVIL e".into(),
+                "ssh-ed25519 BBB b".into(),
+            ],
+        );
+        assert_eq!(out, "ssh-ed25519 BBB b\n");
     }
 
     #[test]

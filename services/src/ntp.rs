@@ -13,7 +13,10 @@ pub fn config(servers: &[String]) -> String {
     if servers.is_empty() {
         out.push_str("# No servers configured: the clock runs free.\n");
     }
-    for s in servers {
+    for s in servers
+        .iter()
+        .filter_map(|s| os_config::line_value::clean("rancher.ntp.servers", s))
+    {
         out.push_str(&format!("server {s} iburst\n"));
     }
     out.push_str("driftfile /var/lib/chrony/chrony.drift\nmakestep 1.0 3\nrtcsync\n");
@@ -47,5 +50,13 @@ mod tests {
         let c = super::config(&["10.0.0.1".into(), "ntp.example".into()]);
         assert!(c.contains("server 10.0.0.1 iburst\nserver ntp.example iburst\n"));
         assert!(super::config(&[]).contains("No servers configured"));
+    }
+
+    #[test]
+    fn a_server_with_a_newline_adds_no_directive() {
+        let c = super::config(&["10.0.0.1\nallow all".into(), "10.0.0.2".into()]);
+        assert!(!c.contains("allow"), "{c}");
+        assert!(!c.contains("10.0.0.1"), "{c}");
+        assert!(c.contains("server 10.0.0.2 iburst\n"), "{c}");
     }
 }
