@@ -100,7 +100,7 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
     // syslog and ntp are not privileged and hold only the capabilities they need (issue 16).
     assert_eq!(
         must(&vm, ssh.ok("sudo system-docker inspect -f '{{.Name}} {{.HostConfig.Privileged}} {{.HostConfig.CapDrop}} {{.HostConfig.CapAdd}}' syslog ntp")),
-        "/syslog false [ALL] [CHOWN DAC_OVERRIDE]\n/ntp false [ALL] [SYS_TIME CHOWN SETUID SETGID NET_BIND_SERVICE]\n"
+        "/syslog false [ALL] [CHOWN DAC_OVERRIDE]\n/ntp false [ALL] [SYS_TIME CHOWN DAC_OVERRIDE SETUID SETGID NET_BIND_SERVICE]\n"
     );
 
     // No image was loaded: System Docker served every bundled image from the system image's

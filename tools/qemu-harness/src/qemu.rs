@@ -583,8 +583,24 @@ impl Qemu {
     pub fn monitor(&self, command: &str) -> Result<String, Error> {
         use std::io::{Read, Write};
         use std::os::unix::net::UnixStream;
-        let mut stream =
-            UnixStream::connect(&self.monitor).map_err(io("connect to the QEMU monitor"))?;
+        // QEMU creates the socket a moment after it starts: a command sent right after boot()
+        // waits for it (up to 15 s) rather than failing with "No such file or directory".
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut stream = loop {
+            match UnixStream::connect(&self.monitor) {
+                Ok(s) => break s,
+                Err(e)
+                    if Instant::now() < deadline
+                        && matches!(
+                            e.kind(),
+                            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                        ) =>
+                {
+                    sleep(Duration::from_millis(50));
+                }
+                Err(e) => return Err(io("connect to the QEMU monitor")(e)),
+            }
+        };
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .map_err(io("QEMU monitor"))?;
