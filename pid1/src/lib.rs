@@ -23,6 +23,7 @@ pub mod power;
 pub mod recovery;
 pub mod root_assembly;
 pub mod service_keeper;
+pub mod stale_cgroup;
 pub mod state_partition;
 pub mod switch_root;
 pub mod sysinit;

@@ -4,6 +4,7 @@
 //! stop` send) is started again after a short grace, unless Docker is already restarting it.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::EventsOptionsBuilder;
@@ -104,14 +105,39 @@ pub async fn run(docker: Docker, kept: BTreeSet<String>) {
 }
 
 async fn revive(docker: &Docker, name: &str) {
-    let state = match docker.inspect_container(name, None).await {
-        Ok(info) => info.state.unwrap_or_default(),
+    let info = match docker.inspect_container(name, None).await {
+        Ok(info) => info,
         Err(e) => {
             tracing::warn!(service = name, error = %e, "cannot inspect a dead service");
             return;
         }
     };
-    if state.running.unwrap_or(false) || state.restarting.unwrap_or(false) {
+    let state = info.state.unwrap_or_default();
+    if state.running.unwrap_or(false) {
+        return;
+    }
+    // Dead, whether or not Docker is about to restart it: what it left in its cgroup goes
+    // first, or runc refuses to start it there again (see stale_cgroup).
+    let parent = info.host_config.and_then(|h| h.cgroup_parent);
+    let dir = info.id.as_deref().and_then(|id| {
+        crate::stale_cgroup::dir_of(
+            Path::new(crate::stale_cgroup::CGROUP_ROOT),
+            parent.as_deref(),
+            id,
+        )
+    });
+    if let Some(dir) = dir {
+        match crate::stale_cgroup::clear(&dir).await {
+            Ok(true) => {
+                tracing::info!(service = name, cgroup = %dir.display(), "left-over cgroup of the dead service cleared")
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(service = name, error = %e, "cannot clear the dead service's cgroup")
+            }
+        }
+    }
+    if state.restarting.unwrap_or(false) {
         return;
     }
     tracing::warn!(
