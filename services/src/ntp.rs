@@ -7,6 +7,23 @@ use std::process::Command;
 
 const CONF: &str = "/etc/chrony/chrony.conf";
 const CHRONY_UID: u32 = 102;
+/// chronyd's pid file, in the host's /run: it outlives a killed container.
+const PID_FILE: &str = "/run/chrony/chronyd.pid";
+
+/// A pid file left by a chronyd that was killed. chronyd refuses to start while the pid in it
+/// is alive, and in this container's own PID namespace that pid (1) is chronyd itself, so a
+/// killed ntp would restart for ever. This container is the only chronyd: any pid file is stale.
+pub fn remove_stale_pid_file(path: &Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "removed the pid file of a chronyd that did not stop")
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot remove chronyd's stale pid file")
+        }
+    }
+}
 
 pub fn config(servers: &[String]) -> String {
     let mut out = String::from("# Written by ros ntpd from rancher.ntp.servers.\n");
@@ -38,6 +55,7 @@ pub fn run() -> std::io::Error {
         let _ = std::fs::create_dir_all(dir);
         let _ = std::os::unix::fs::chown(dir, Some(CHRONY_UID), Some(CHRONY_UID));
     }
+    remove_stale_pid_file(Path::new(PID_FILE));
     Command::new("/usr/sbin/chronyd")
         .args(["-d", "-u", "_chrony", "-f", CONF])
         .exec()
@@ -50,6 +68,16 @@ mod tests {
         let c = super::config(&["10.0.0.1".into(), "ntp.example".into()]);
         assert!(c.contains("server 10.0.0.1 iburst\nserver ntp.example iburst\n"));
         assert!(super::config(&[]).contains("No servers configured"));
+    }
+
+    #[test]
+    fn a_stale_pid_file_is_removed_and_none_is_fine() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pid = tmp.path().join("chronyd.pid");
+        std::fs::write(&pid, "1\n").unwrap();
+        super::remove_stale_pid_file(&pid);
+        assert!(!pid.exists());
+        super::remove_stale_pid_file(&pid);
     }
 
     #[test]
