@@ -184,10 +184,12 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
     );
     // A user container that binds the host's /run (a common line) cannot reach System Docker:
     // its socket is masked and its containerd's directory is empty (issue 16).
-    for bind in ["/var/run:/var/run", "/run:/run"] {
+    // The test image has no /var/run -> /run link, so each bind is checked where it lands.
+    for run in ["/var/run", "/run"] {
+        let bind = format!("{run}:{run}");
         assert_eq!(
             must(&vm, ssh.ok(&format!(
-                "docker run --rm -v {bind} {TEST_IMAGE} sh -c 'test -S /run/system-docker.sock && echo reachable; ls -A /run/system-docker; test -S /run/docker.sock && echo user-socket'"
+                "docker run --rm -v {bind} {TEST_IMAGE} sh -c 'test -S {run}/system-docker.sock && echo reachable; ls -A {run}/system-docker; test -S {run}/docker.sock && echo user-socket'"
             ))),
             "user-socket\n",
             "{bind}"
@@ -209,10 +211,11 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         cgroups.contains("memory") && cgroups.lines().any(|l| l == "ros"),
         "{cgroups}"
     );
-    // 1000 orphans whose parent really is PID 1 (issue 16): a system container in the host's
-    // PID namespace waits until its shim is killed (its own parent becomes PID 1), then leaves
-    // 1000 sleeps behind; with no shim above them they go to PID 1, whose reaper must collect
-    // every one when they exit.
+    // 1000 orphans whose parent really is PID 1 (issue 16). A system container in the host's
+    // PID namespace starts a worker that leaves the container's cgroup (containerd kills the
+    // container's init and its cgroup when the shim dies). The shim is then killed: the
+    // worker's parents are gone, so it is PID 1's child, and the 1000 sleeps it leaves behind
+    // go to PID 1 too, whose reaper must collect every one.
     must(
         &vm,
         ssh.ok("sudo system-docker load -i /home/rancher/busybox.tar"),
@@ -220,22 +223,37 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
     let script = dir.path().join("orphans.sh");
     std::fs::write(
         &script,
-        "while [ \"$(cut -d' ' -f4 /proc/$$/stat)\" != 1 ]; do sleep 1; done\n\
-         for i in $(seq 1000); do sh -c 'sleep 60 &'; done\nsleep 100000\n",
+        "if [ \"$1\" = worker ]; then\n\
+           echo $$ > /sys/fs/cgroup/cgroup.procs\n\
+           echo $$ > /o/pid\n\
+           while [ \"$(cut -d' ' -f4 /proc/$$/stat)\" != 1 ]; do sleep 1; done\n\
+           for i in $(seq 1000); do sh -c 'sleep 60 &'; done\n\
+           exec sleep 100000\n\
+         else\n\
+           sh /o/orphans.sh worker &\n\
+           sleep 100000\n\
+         fi\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    must(&vm, ssh.ok("mkdir -p /home/rancher/o"));
     must(
         &vm,
-        ssh.copy_to(&script, "/home/rancher/orphans.sh")
+        ssh.copy_to(&script, "/home/rancher/o/orphans.sh")
             .map(|_| String::new()),
     );
     must(
         &vm,
         ssh.ok(&format!(
-            "sudo system-docker run -d --pid=host -v /home/rancher/orphans.sh:/orphans.sh:ro \
-             --name orphans {TEST_IMAGE} sh /orphans.sh"
+            "sudo system-docker run -d --privileged --pid=host --cgroupns=host \
+             -v /home/rancher/o:/o --name orphans {TEST_IMAGE} sh /o/orphans.sh"
         )),
     );
+    // The worker writes its pid once it has left the cgroup.
+    let worker = ssh.eventually(Duration::from_secs(30), "cat /home/rancher/o/pid", |o| {
+        o.trim().parse::<u32>().is_ok()
+    });
+    let worker = worker.unwrap_or_else(|e| panic!("the orphans' worker never started: {e}"));
+    let worker = worker.trim();
     let leader = must(
         &vm,
         ssh.ok("sudo system-docker inspect -f '{{.State.Pid}}' orphans"),
@@ -256,7 +274,7 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         "1000 sleeps under PID 1 not seen: {spawned:?}\n{}",
         must(&vm, ssh.ok("ps -eo pid,ppid,stat,comm | tail -20"))
     );
-    must(&vm, ssh.ok(&format!("sudo kill -9 {leader}")));
+    must(&vm, ssh.ok(&format!("sudo kill -9 {worker}")));
     let reaped = ssh.eventually(
         Duration::from_secs(180),
         &format!("echo $({orphans}) $(ps -eo stat= | grep -c '^Z')"),
@@ -370,7 +388,7 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
 
     // ros-sysinit killed (issue 16): PID 1 starts it again, it adopts the running System Docker,
     // the services keep running; the power button below then goes through the new sysinit.
-    let find = "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = ros-sysinit ] && echo ${p#/proc/}; done";
+    let find = "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = ros-sysinit ] && echo ${p#/proc/}; done; true";
     let first = must(&vm, ssh.ok(find)).trim().to_owned();
     assert!(!first.is_empty(), "no ros-sysinit");
     assert_eq!(
