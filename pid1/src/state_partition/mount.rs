@@ -31,6 +31,18 @@ pub enum MountError {
     },
 }
 
+/// The owner of ext4's reserved blocks (5 % of a ros-formatted state partition). By default
+/// it is uid 0, which every container's root is, so a user container could fill the reserve
+/// and leave System Docker no room to start. Owned by a uid no ros process uses, the reserve
+/// is left to processes with CAP_SYS_RESOURCE: PID 1, the daemons and privileged system
+/// containers, not User Docker's containers (Docker drops that capability by default).
+pub const RESERVED_BLOCKS_UID: u32 = 4_294_967_294;
+
+/// Mount data for the state filesystem: the reserve's owner where the filesystem has one.
+pub fn mount_data(fstype: &str) -> Option<String> {
+    matches!(fstype, "ext2" | "ext3" | "ext4").then(|| format!("resuid={RESERVED_BLOCKS_UID}"))
+}
+
 /// Mounts the state device at `target`; with a directory, the device goes to `staging` first,
 /// the directory (created if missing) is bound at `target`, and the staging mount is dropped.
 pub fn mount_state(dev: &StateDevice, target: &Path, staging: &Path) -> Result<(), MountError> {
@@ -41,7 +53,7 @@ pub fn mount_state(dev: &StateDevice, target: &Path, staging: &Path) -> Result<(
             at,
             Some(dev.fstype.as_str()),
             MsFlags::empty(),
-            None::<&str>,
+            mount_data(&dev.fstype).as_deref(),
         )
         .map_err(|source| MountError::Mount {
             device: dev.device.clone(),
@@ -158,4 +170,16 @@ pub fn mount_oem(
         device,
         config_text,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ext4_reserves_its_blocks_for_the_system_only() {
+        assert_eq!(mount_data("ext4").as_deref(), Some("resuid=4294967294"));
+        assert_eq!(mount_data("xfs"), None);
+        assert_eq!(mount_data("btrfs"), None);
+    }
 }
