@@ -116,34 +116,105 @@ pub fn asynchronous(s: &Settings) -> Result<reqwest::Client, reqwest::Error> {
 pub enum DownloadError {
     #[error("downloading {url}: {source}")]
     Http { url: String, source: reqwest::Error },
+    #[error("downloading {url}: {source}")]
+    Read { url: String, source: std::io::Error },
     #[error("writing {}: {source}", path.display())]
     Write {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("downloading {url}: larger than the limit of {limit} bytes; stopped and removed")]
+    TooLarge { url: String, limit: u64 },
+    #[error("downloading {url}: not finished after {} s; stopped and removed", limit.as_secs())]
+    TimedOut { url: String, limit: Duration },
+}
+
+/// Bounds of one download, beyond the client's connect and per-read timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Bytes the body may have; a bigger one (by Content-Length or as it arrives) is refused.
+    pub max_bytes: u64,
+    /// Time from the request to the last byte; checked between reads, so a read that stalls
+    /// is bounded by `Settings::timeout` on top of this.
+    pub total: Duration,
 }
 
 /// Fetches `url` into the file `out` (created, or truncated) and syncs it; returns its size.
-pub fn download(s: &Settings, url: &str, out: &std::path::Path) -> Result<u64, DownloadError> {
+/// On any error after `out` was created, it is removed: no partial file is left behind.
+pub fn download(
+    s: &Settings,
+    url: &str,
+    out: &std::path::Path,
+    bounds: Bounds,
+) -> Result<u64, DownloadError> {
+    let start = std::time::Instant::now();
     let http = |source| DownloadError::Http {
         url: url.to_owned(),
         source,
     };
+    let too_large = || DownloadError::TooLarge {
+        url: url.to_owned(),
+        limit: bounds.max_bytes,
+    };
+    let resp = blocking(s)
+        .and_then(|c| c.get(url).send())
+        .and_then(|r| r.error_for_status())
+        .map_err(http)?;
+    // Refused before a byte is written when the server says how much it will send.
+    if resp.content_length().is_some_and(|n| n > bounds.max_bytes) {
+        return Err(too_large());
+    }
+    let result = copy_bounded(resp, url, out, bounds, start);
+    if result.is_err() {
+        let _ = std::fs::remove_file(out);
+    }
+    result
+}
+
+fn copy_bounded(
+    mut body: impl std::io::Read,
+    url: &str,
+    out: &std::path::Path,
+    bounds: Bounds,
+    start: std::time::Instant,
+) -> Result<u64, DownloadError> {
+    use std::io::Write;
     let write = |source| DownloadError::Write {
         path: out.to_path_buf(),
         source,
     };
-    let mut resp = blocking(s)
-        .and_then(|c| c.get(url).send())
-        .and_then(|r| r.error_for_status())
-        .map_err(http)?;
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(write)?;
     }
     let mut f = std::fs::File::create(out).map_err(write)?;
-    let n = resp.copy_to(&mut f).map_err(http)?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0u64;
+    loop {
+        if start.elapsed() > bounds.total {
+            return Err(DownloadError::TimedOut {
+                url: url.to_owned(),
+                limit: bounds.total,
+            });
+        }
+        let n = body.read(&mut buf).map_err(|source| DownloadError::Read {
+            url: url.to_owned(),
+            source,
+        })?;
+        if n == 0 {
+            break;
+        }
+        total = total.saturating_add(n as u64);
+        if total > bounds.max_bytes {
+            return Err(DownloadError::TooLarge {
+                url: url.to_owned(),
+                limit: bounds.max_bytes,
+            });
+        }
+        f.write_all(buf.get(..n).unwrap_or_default())
+            .map_err(write)?;
+    }
     f.sync_all().map_err(write)?;
-    Ok(n)
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -175,6 +246,82 @@ mod tests {
         assert!(blocking(&s).is_ok());
         assert!(blocking(&Settings::default()).is_ok());
         assert!(asynchronous(&s).is_ok());
+    }
+
+    fn bounds(max_bytes: u64) -> Bounds {
+        Bounds {
+            max_bytes,
+            total: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn download_refuses_a_body_over_the_size_bound_and_leaves_no_file() {
+        use test_support::http_server::{HttpServer, Reply};
+        let server = HttpServer::start(|r| match r.path.as_str() {
+            "/big" => Reply::ok(vec![1u8; 200_000]),
+            _ => Reply::not_found(),
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("download.bundle");
+        let s = Settings {
+            proxies: Proxies::Never,
+            ..Settings::default()
+        };
+        let url = format!("{}/big", server.url());
+        // By Content-Length: refused before the file exists.
+        let e = download(&s, &url, &out, bounds(199_999)).unwrap_err();
+        assert!(
+            matches!(e, DownloadError::TooLarge { limit: 199_999, .. }),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "downloading {url}: larger than the limit of 199999 bytes; stopped and removed"
+            )
+        );
+        assert!(!out.exists());
+        // Exactly at the bound is fine.
+        assert_eq!(download(&s, &url, &out, bounds(200_000)).unwrap(), 200_000);
+        assert_eq!(std::fs::metadata(&out).unwrap().len(), 200_000);
+    }
+
+    #[test]
+    fn a_body_longer_than_the_bound_or_too_slow_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("d");
+        let body: &[u8] = &[3u8; 10_000];
+        let start = std::time::Instant::now();
+        // A server that sends more than its Content-Length said (or none): the count decides.
+        let e = copy_bounded(body, "u", &out, bounds(9_999), start).unwrap_err();
+        assert!(matches!(e, DownloadError::TooLarge { .. }), "{e}");
+        let expired = Bounds {
+            max_bytes: 1 << 20,
+            total: Duration::ZERO,
+        };
+        std::thread::sleep(Duration::from_millis(5));
+        let e = copy_bounded(body, "u", &out, expired, start).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "downloading u: not finished after 0 s; stopped and removed"
+        );
+    }
+
+    #[test]
+    fn a_server_that_never_answers_is_given_up_and_leaves_no_file() {
+        let hole = test_support::http_server::Blackhole::start();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("d");
+        let s = Settings {
+            connect_timeout: Some(Duration::from_secs(1)),
+            timeout: Some(Duration::from_secs(1)),
+            proxies: Proxies::Never,
+            ..Settings::default()
+        };
+        let e = download(&s, &hole.url(), &out, bounds(100)).unwrap_err();
+        assert!(matches!(e, DownloadError::Http { .. }), "{e}");
+        assert!(!out.exists());
     }
 
     #[test]
@@ -232,10 +379,22 @@ mod tests {
             proxies: Proxies::Never,
             ..Settings::default()
         };
-        let n = download(&s, &format!("{}/bundle", server.url()), &out).unwrap();
+        let n = download(
+            &s,
+            &format!("{}/bundle", server.url()),
+            &out,
+            bounds(1 << 20),
+        )
+        .unwrap();
         assert_eq!(n, 100_000);
         assert_eq!(std::fs::read(&out).unwrap(), vec![7u8; 100_000]);
-        let e = download(&s, &format!("{}/missing", server.url()), &out).unwrap_err();
+        let e = download(
+            &s,
+            &format!("{}/missing", server.url()),
+            &out,
+            bounds(1 << 20),
+        )
+        .unwrap_err();
         assert!(matches!(e, DownloadError::Http { .. }), "{e}");
         assert!(e.to_string().contains("/missing"), "{e}");
     }

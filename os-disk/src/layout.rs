@@ -39,18 +39,22 @@ pub const ESP: Partition = Partition {
     size: Some(64 * MIB),
     type_guid: TYPE_ESP,
 };
+/// Each slot's size: a bundle (its files) can be no bigger.
+const SLOT_SECTORS: u64 = 512 * MIB;
+pub const SLOT_BYTES: u64 = SLOT_SECTORS * SECTOR;
+
 pub const SLOT_A: Partition = Partition {
     number: 3,
     name: "ROS_A",
     start: 66 * MIB,
-    size: Some(512 * MIB),
+    size: Some(SLOT_SECTORS),
     type_guid: TYPE_LINUX,
 };
 pub const SLOT_B: Partition = Partition {
     number: 4,
     name: "ROS_B",
     start: 578 * MIB,
-    size: Some(512 * MIB),
+    size: Some(SLOT_SECTORS),
     type_guid: TYPE_LINUX,
 };
 pub const STATE: Partition = Partition {

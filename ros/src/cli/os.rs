@@ -5,9 +5,20 @@
 use anyhow::{bail, Context, Result};
 use os_disk::boot_info::BootInfo;
 use os_disk::bundle;
-use os_disk::layout::Slot;
+use os_disk::layout::{self, Slot};
 use os_disk::upgrade::{self, Installed, Step};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where a URL is downloaded: the state partition, since RAM is too small for a bundle on small
+/// machines. Removed when the upgrade ends, whether it succeeded or not.
+const DOWNLOAD: &str = "/var/lib/rancher/os/download.bundle";
+/// Time to establish the connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for the response or for any one read of the body.
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// The whole download; 512 MiB at 1 MB/s takes about 9 minutes.
+const TOTAL_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 #[derive(Debug, clap::Args)]
 pub struct OsArgs {
@@ -23,9 +34,12 @@ pub enum OsCommand {
     List,
     /// Write a bundle to the inactive slot and boot it on trial.
     Upgrade {
-        /// The bundle: a file, or an http(s) URL to download first.
+        /// The bundle: a file, or an https:// URL to download first.
         #[arg(short = 'i', long = "image")]
         image: String,
+        /// Accept a plain http:// URL (no transport security; the signature is still checked).
+        #[arg(long)]
+        insecure_url: bool,
         /// Do not ask.
         #[arg(short = 'f', long)]
         force: bool,
@@ -48,9 +62,10 @@ pub fn run(args: OsArgs) -> Result<()> {
         OsCommand::List => list(),
         OsCommand::Upgrade {
             image,
+            insecure_url,
             force,
             no_reboot,
-        } => upgrade(&image, force, no_reboot),
+        } => upgrade(&image, insecure_url, force, no_reboot),
         OsCommand::Rollback { force, no_reboot } => rollback(force, no_reboot),
     }
 }
@@ -143,20 +158,79 @@ fn list() -> Result<()> {
     Ok(())
 }
 
-fn upgrade(image: &str, force: bool, no_reboot: bool) -> Result<()> {
+/// Where `ros os upgrade -i` takes its bundle from.
+#[derive(Debug, PartialEq, Eq)]
+enum BundleSource {
+    File(PathBuf),
+    Url(String),
+}
+
+/// Classifies `-i`: https:// is a URL, http:// only with `--insecure-url`, anything else a file.
+fn bundle_source(image: &str, insecure_url: bool) -> Result<BundleSource> {
+    if image.starts_with("https://") {
+        return Ok(BundleSource::Url(image.to_owned()));
+    }
+    if image.starts_with("http://") {
+        if !insecure_url {
+            bail!(
+                "{image}: plain http:// is refused (anyone on the path can see or replace what is sent): use https://, or pass --insecure-url to accept it; nothing was written"
+            );
+        }
+        return Ok(BundleSource::Url(image.to_owned()));
+    }
+    Ok(BundleSource::File(PathBuf::from(image)))
+}
+
+/// Removes the downloaded bundle when the upgrade ends, on every path out of it.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), "removing the downloaded bundle: {e}");
+            }
+        }
+    }
+}
+
+fn upgrade(image: &str, insecure_url: bool, force: bool, no_reboot: bool) -> Result<()> {
     require_root("ros os upgrade")?;
+    let source = bundle_source(image, insecure_url)?;
     let inst = Installed::detect()?;
-    let bundle_path = if image.starts_with("http://") || image.starts_with("https://") {
-        // On the state partition: RAM is too small for a bundle on small machines.
-        let out = Path::new("/var/lib/rancher/os/download.bundle");
-        println!("downloading {image} ...");
-        host::http_client::download(&Default::default(), image, out)?;
-        out.to_path_buf()
-    } else {
-        PathBuf::from(image)
+    let mut downloaded = RemoveOnDrop(None);
+    let bundle_path = match source {
+        BundleSource::Url(url) => {
+            if url.starts_with("http://") {
+                println!("warning: {url} is plain http (--insecure-url): only the bundle's checksums protect it");
+            }
+            let out = PathBuf::from(DOWNLOAD);
+            println!(
+                "downloading {url} (at most {} MiB, {} min) ...",
+                layout::SLOT_BYTES >> 20,
+                TOTAL_TIMEOUT.as_secs() / 60
+            );
+            let settings = host::http_client::Settings {
+                component: Some("os-upgrade"),
+                connect_timeout: Some(CONNECT_TIMEOUT),
+                timeout: Some(STALL_TIMEOUT),
+                proxies: host::http_client::Proxies::FromEnvironment,
+            };
+            // A bundle's files must fit in a slot, so a bigger download cannot be a bundle.
+            let bounds = host::http_client::Bounds {
+                max_bytes: layout::SLOT_BYTES,
+                total: TOTAL_TIMEOUT,
+            };
+            downloaded.0 = Some(out.clone());
+            host::http_client::download(&settings, &url, &out, bounds)
+                .context("not upgraded: nothing was written")?;
+            out
+        }
+        BundleSource::File(path) => path,
     };
     println!("checking {} ...", bundle_path.display());
-    let manifest = bundle::verify(&bundle_path)?;
+    let manifest = bundle::verify(&bundle_path)
+        .context("not upgraded: the bundle was refused and nothing was written")?;
     println!(
         "bundle verified: ros {} ({} files). Slot {} will be overwritten; slot {} (ros {}) stays as the fallback.",
         manifest.version,
@@ -182,6 +256,8 @@ fn upgrade(image: &str, force: bool, no_reboot: bool) -> Result<()> {
         os_disk::boot_state::TRIES,
         inst.slot
     );
+    // Before the reboot request: PID 1 may stop this process before it returns.
+    drop(downloaded);
     finish(no_reboot)
 }
 
@@ -207,4 +283,33 @@ fn finish(no_reboot: bool) -> Result<()> {
     }
     println!("Rebooting.");
     pid1::power::request(pid1::power::PowerAction::Reboot).context("asking PID 1 to reboot")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_needs_insecure_url_and_https_does_not() {
+        let e = bundle_source("http://10.0.2.2/ros.bundle", false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("http://10.0.2.2/ros.bundle: plain http:// is refused")
+                && e.contains("--insecure-url"),
+            "{e}"
+        );
+        assert_eq!(
+            bundle_source("http://10.0.2.2/ros.bundle", true).unwrap(),
+            BundleSource::Url("http://10.0.2.2/ros.bundle".into())
+        );
+        assert_eq!(
+            bundle_source("https://example.org/ros.bundle", false).unwrap(),
+            BundleSource::Url("https://example.org/ros.bundle".into())
+        );
+        assert_eq!(
+            bundle_source("/home/rancher/ros.bundle", false).unwrap(),
+            BundleSource::File("/home/rancher/ros.bundle".into())
+        );
+    }
 }
