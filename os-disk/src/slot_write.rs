@@ -7,6 +7,7 @@ use crate::bundle::{self, BundleError, Manifest};
 use crate::grub_cfg;
 use crate::grubenv::{GrubEnv, GrubEnvError};
 use crate::layout::{Slot, ESP_LABEL};
+use crate::signing::TrustedKeys;
 use crate::tools::{self, TempMount, ToolError};
 use std::path::{Path, PathBuf};
 
@@ -35,8 +36,9 @@ pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> SlotError + '_ {
 /// What a slot is filled from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// An upgrade bundle, already verified with `bundle::verify`.
-    Bundle(PathBuf),
+    /// An upgrade bundle, already verified with `bundle::verify`; checked again against the
+    /// same keys as it is written, so a file swapped after the check is still refused.
+    Bundle { path: PathBuf, trusted: TrustedKeys },
     /// The running system's own boot files (the ISO's, or the running slot's).
     Files { files: BootFiles, version: String },
 }
@@ -71,7 +73,7 @@ pub fn write_slot(
     tools::mkfs_ext4(partition, slot.label())?;
     let mount = TempMount::new(partition, "ext4", &work.join("slot"), false)?;
     let manifest = match source {
-        Source::Bundle(path) => bundle::extract(path, &mount.dir)?,
+        Source::Bundle { path, trusted } => bundle::extract(path, trusted, &mount.dir)?,
         Source::Files { files, version } => {
             let list = files.list();
             for (name, from) in list {

@@ -7,6 +7,7 @@ use crate::boot_state::BootState;
 use crate::bundle::{self, BundleError, Manifest};
 use crate::config_snapshot;
 use crate::layout::{self, Slot};
+use crate::signing::TrustedKeys;
 use crate::slot_write::{self, SlotError};
 use std::path::{Path, PathBuf};
 
@@ -82,11 +83,13 @@ pub enum Step {
     SnapshottingConfig { slot: Slot },
 }
 
-/// Writes a bundle verified by `bundle::verify` to the inactive slot and schedules a trial boot
-/// of it; returns the slot written. Config snapshots are taken under `root`.
+/// Writes a bundle verified by `bundle::verify` against `trusted` to the inactive slot and
+/// schedules a trial boot of it; returns the slot written. Config snapshots are taken under
+/// `root`.
 pub fn upgrade(
     inst: &Installed,
     bundle_path: &Path,
+    trusted: &TrustedKeys,
     root: &Path,
     mut progress: impl FnMut(Step),
 ) -> Result<Slot, UpgradeError> {
@@ -99,7 +102,10 @@ pub fn upgrade(
     slot_write::write_slot(
         &partition,
         target,
-        &slot_write::Source::Bundle(bundle_path.to_path_buf()),
+        &slot_write::Source::Bundle {
+            path: bundle_path.to_path_buf(),
+            trusted: trusted.clone(),
+        },
         Path::new(WORK),
     )?;
     progress(Step::SnapshottingConfig { slot: inst.slot });

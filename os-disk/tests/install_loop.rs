@@ -6,6 +6,7 @@ use os_disk::boot_state::BootState;
 use os_disk::bundle::{self, Manifest};
 use os_disk::install::{self, InstallError, Plan};
 use os_disk::layout::{self, Slot};
+use os_disk::signing::{public_key_text, SigningKey, TrustedKeys};
 use os_disk::slot_write::{self, BootCode, Source};
 use os_disk::tools::TempMount;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,20 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();
     p
+}
+
+/// A signing key and a trusted-keys directory under `dir` that trusts it.
+fn signer(dir: &Path) -> (SigningKey, TrustedKeys) {
+    let key = SigningKey::from_seed([5; 32]);
+    let keys = dir.join("trusted-keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::write(
+        keys.join(format!("{}.pub", key.id())),
+        public_key_text(&key.public()),
+    )
+    .unwrap();
+    let trusted = TrustedKeys::load(&keys).unwrap();
+    (key, trusted)
 }
 
 fn kernel_has_vfat() -> bool {
@@ -189,9 +204,11 @@ fn install_lays_out_the_disk_and_an_upgrade_fills_the_other_slot() {
     let refs: Vec<(&str, &Path)> = files.list().to_vec();
     let m = Manifest::describe("10.0.0", "", &refs).unwrap();
     let b = d.join("b.bundle");
-    bundle::write(&b, &m, &refs, 0).unwrap();
-    bundle::verify(&b).unwrap();
-    slot_write::write_slot(&part(4), Slot::B, &Source::Bundle(b), &work).unwrap();
+    let (key, trusted) = signer(d);
+    bundle::write(&b, &m, Some(&key), &refs, 0).unwrap();
+    bundle::verify(&b, &trusted).unwrap();
+    let source = Source::Bundle { path: b, trusted };
+    slot_write::write_slot(&part(4), Slot::B, &source, &work).unwrap();
     assert_eq!(
         slot_write::read_slot_manifest(&part(4), &work)
             .unwrap()
@@ -288,12 +305,13 @@ fn the_table_the_bios_code_and_the_slots_without_the_esp() {
     let refs: Vec<(&str, &Path)> = files.list().to_vec();
     let manifest = Manifest::describe("10.0.0", "", &refs).unwrap();
     let b = d.join("b.bundle");
-    bundle::write(&b, &manifest, &refs, 0).unwrap();
+    let (key, trusted) = signer(d);
+    bundle::write(&b, &manifest, Some(&key), &refs, 0).unwrap();
     let mut bytes = std::fs::read(&b).unwrap();
     let n = bytes.len();
     bytes[n - 2000] ^= 0xff;
     std::fs::write(d.join("bad.bundle"), &bytes).unwrap();
-    assert!(bundle::verify(&d.join("bad.bundle")).is_err());
+    assert!(bundle::verify(&d.join("bad.bundle"), &trusted).is_err());
     assert_eq!(
         slot_write::read_slot_manifest(slot_a.path(), &work)
             .unwrap()

@@ -3,6 +3,7 @@
 use anyhow::{bail, Context, Result};
 use os_disk::boot_info::BootInfo;
 use os_disk::install::{self, Plan};
+use os_disk::signing::{TrustedKeys, TRUSTED_KEYS_DIR};
 use os_disk::slot_write::{BootCode, Source, BOOT_CODE_DIR};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -44,8 +45,16 @@ pub fn run(args: InstallArgs) -> Result<()> {
     let (source, version) = match &args.image {
         Some(bundle) => {
             println!("checking {} ...", bundle.display());
-            let m = os_disk::bundle::verify(bundle)?;
-            (Source::Bundle(bundle.clone()), m.version)
+            let trusted = TrustedKeys::load(Path::new(TRUSTED_KEYS_DIR))?;
+            let m = os_disk::bundle::verify(bundle, &trusted)
+                .context("not installed: the bundle was refused and nothing was written")?;
+            (
+                Source::Bundle {
+                    path: bundle.clone(),
+                    trusted,
+                },
+                m.version,
+            )
         }
         None => {
             let info = BootInfo::read().map_err(anyhow::Error::msg)?;

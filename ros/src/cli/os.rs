@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use os_disk::boot_info::BootInfo;
 use os_disk::bundle;
 use os_disk::layout::{self, Slot};
+use os_disk::signing::{TrustedKeys, TRUSTED_KEYS_DIR};
 use os_disk::upgrade::{self, Installed, Step};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -198,11 +199,12 @@ fn upgrade(image: &str, insecure_url: bool, force: bool, no_reboot: bool) -> Res
     require_root("ros os upgrade")?;
     let source = bundle_source(image, insecure_url)?;
     let inst = Installed::detect()?;
+    let trusted = TrustedKeys::load(Path::new(TRUSTED_KEYS_DIR))?;
     let mut downloaded = RemoveOnDrop(None);
     let bundle_path = match source {
         BundleSource::Url(url) => {
             if url.starts_with("http://") {
-                println!("warning: {url} is plain http (--insecure-url): only the bundle's checksums protect it");
+                println!("warning: {url} is plain http (--insecure-url): only the bundle's signature protects it");
             }
             let out = PathBuf::from(DOWNLOAD);
             println!(
@@ -229,7 +231,7 @@ fn upgrade(image: &str, insecure_url: bool, force: bool, no_reboot: bool) -> Res
         BundleSource::File(path) => path,
     };
     println!("checking {} ...", bundle_path.display());
-    let manifest = bundle::verify(&bundle_path)
+    let manifest = bundle::verify(&bundle_path, &trusted)
         .context("not upgraded: the bundle was refused and nothing was written")?;
     println!(
         "bundle verified: ros {} ({} files). Slot {} will be overwritten; slot {} (ros {}) stays as the fallback.",
@@ -242,14 +244,20 @@ fn upgrade(image: &str, insecure_url: bool, force: bool, no_reboot: bool) -> Res
     if !force && !super::install::confirm("Upgrade? [y/N] ")? {
         bail!("not upgraded: nothing was written");
     }
-    let target = upgrade::upgrade(&inst, &bundle_path, Path::new("/"), |step| match step {
-        Step::WritingSlot { slot, partition } => {
-            println!("==> writing slot {slot} ({})", partition.display())
-        }
-        Step::SnapshottingConfig { slot } => {
-            println!("==> saving the config as slot {slot}'s snapshot")
-        }
-    })?;
+    let target = upgrade::upgrade(
+        &inst,
+        &bundle_path,
+        &trusted,
+        Path::new("/"),
+        |step| match step {
+            Step::WritingSlot { slot, partition } => {
+                println!("==> writing slot {slot} ({})", partition.display())
+            }
+            Step::SnapshottingConfig { slot } => {
+                println!("==> saving the config as slot {slot}'s snapshot")
+            }
+        },
+    )?;
     println!(
         "slot {target} holds ros {}; the next boot tries it ({} tries, then back to slot {}).",
         manifest.version,

@@ -1,6 +1,6 @@
 //! Checks what scripts/build produced, from the outside: the manifest against the files, the
-//! ISO's boot catalogue, the system image's and initrd's contents, and every image archive
-//! loaded into a real dockerd and run.
+//! ISO's boot catalogue, the system image's and initrd's contents (its trusted bundle keys
+//! included), and every image archive loaded into a real dockerd and run.
 
 use std::io::Read;
 use std::path::Path;
@@ -39,6 +39,19 @@ fn run(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Extracts `dir` of the system image into a temporary directory; returns it and the copy.
+fn unsquash(d: &Dist, dir: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let extracted = tmp.path().join("x");
+    run(Command::new("unsquashfs")
+        .args(["-q", "-n", "-d"])
+        .arg(&extracted)
+        .arg(d.squashfs())
+        .arg(dir));
+    let copy = extracted.join(dir);
+    (tmp, copy)
 }
 
 #[test]
@@ -237,20 +250,26 @@ fn system_image_holds_system_docker_and_the_images() {
     }
 }
 
+/// The system image trusts the key dist/ros.bundle is signed with (and through it, any bundle
+/// the same build signs).
+#[test]
+fn the_bundle_is_signed_by_a_key_the_system_image_trusts() {
+    use os_disk::signing::TrustedKeys;
+    let d = dist();
+    let (_tmp, keys) = unsquash(&d, "share/ros/trusted-keys");
+    let trusted = TrustedKeys::load(&keys).unwrap();
+    assert!(!trusted.ids().is_empty(), "the system image trusts no key");
+    let manifest = os_disk::bundle::verify(&d.bundle(), &trusted).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(manifest.files.len(), 3);
+}
+
 /// System Docker's image store in the system image holds the images of dist/images: the same
 /// ids and tags, and each layer's tree streams back into the very bytes of dist/images/X.tar.
 #[test]
 fn system_image_carries_the_images_of_dist() {
     let d = dist();
     let m = manifest(&d);
-    let tmp = tempfile::tempdir().unwrap();
-    let extracted = tmp.path().join("x");
-    run(Command::new("unsquashfs")
-        .args(["-q", "-n", "-d"])
-        .arg(&extracted)
-        .arg(d.squashfs())
-        .arg("share/ros/system-docker"));
-    let store = extracted.join("share/ros/system-docker");
+    let (_tmp, store) = unsquash(&d, "share/ros/system-docker");
     let index = StoreIndex::read(&store).unwrap();
     assert_eq!(index.images.len(), m["images"].as_array().unwrap().len());
     for image in m["images"].as_array().unwrap() {

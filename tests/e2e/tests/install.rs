@@ -4,6 +4,8 @@
 //! ISO (BIOS) → `ros install -d /dev/vda -c cc.yml -f` → disk under UEFI (file, container,
 //! `ros config set`) → `ros os upgrade` to bundle B → disk under BIOS: B runs, all kept →
 //! upgrade to a broken bundle C → C fails its three tries → GRUB is back on B by itself.
+//! Bundles B and C are signed with the build's key; an unsigned bundle and a plain http:// URL
+//! are refused first, with nothing written.
 //!
 //! A second machine installs from the ISO under UEFI at 512 MB, powers off with a user container
 //! that ignores SIGTERM, and keeps its file, container and config across a reboot from disk.
@@ -19,6 +21,7 @@ use std::time::Duration;
 use image_archive::docker_store::{self, StoreIndex, StoreWriter};
 use image_archive::Layer;
 use os_disk::bundle::{self, Manifest};
+use os_disk::signing::{self, SigningKey, TrustedKeys};
 use ros_e2e::{
     boot_ready, dist, make_cidata, must, pack_system_image, stop_order, unpack_system_image,
     uptime_of, Qemu, QemuBuilder, Ssh, SshKey,
@@ -51,21 +54,67 @@ fn disk_boot(disk: &Path, uefi: bool) -> QemuBuilder {
         .disk_file(disk)
 }
 
+/// The key the build signed dist/ros.bundle with, which its system image trusts: ros-build
+/// keeps it at `$ROS_SIGNING_KEY`, else `~/.config/ros/bundle-signing.key`, outside the repo.
+fn build_key() -> SigningKey {
+    let path = signing::default_key_path().expect("neither ROS_SIGNING_KEY nor HOME is set");
+    let key = SigningKey::read(&path).unwrap_or_else(|e| {
+        panic!("{e}: the tests sign their bundles with the key scripts/build used")
+    });
+    // Checked against the build's own bundle, so a key made after the build is named as such.
+    let trust = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        trust.path().join(format!("{}.pub", key.id())),
+        signing::public_key_text(&key.public()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let trusted = TrustedKeys::load(trust.path()).unwrap_or_else(|e| panic!("{e}"));
+    if let Err(e) = bundle::verify(&dist().bundle(), &trusted) {
+        panic!(
+            "{} is not the key dist/ was built with ({e}): rebuild with scripts/build",
+            path.display()
+        );
+    }
+    key
+}
+
+/// Writes a bundle of these files under `version`, signed by `key` (`None`: unsigned).
+fn write_bundle(
+    out: PathBuf,
+    version: &str,
+    [vmlinuz, initrd, squashfs]: [&Path; 3],
+    key: Option<&SigningKey>,
+) -> PathBuf {
+    let files: [(&str, &Path); 3] = [
+        ("vmlinuz", vmlinuz),
+        ("initrd", initrd),
+        ("system.squashfs", squashfs),
+    ];
+    let m = Manifest::describe(version, "e2e", &files).unwrap_or_else(|e| panic!("{e}"));
+    bundle::write(&out, &m, key, &files, 0).unwrap_or_else(|e| panic!("{e}"));
+    out
+}
+
+/// A bundle with every member in place but no signature, which `ros os upgrade` must refuse.
+fn unsigned_bundle(dir: &Path) -> PathBuf {
+    let tiny = dir.join("tiny");
+    std::fs::write(&tiny, b"not a kernel").unwrap_or_else(|e| panic!("{e}"));
+    write_bundle(
+        dir.join("unsigned.bundle"),
+        "0.1.0-unsigned",
+        [&tiny, &tiny, &tiny],
+        None,
+    )
+}
+
 /// Bundle B is this build's files under another version; bundle C's system image is garbage,
-/// so its PID 1 fails before ready.
+/// so its PID 1 fails before ready. Both are signed with the build's key.
 fn make_bundles(dir: &Path) -> (PathBuf, PathBuf) {
     let d = dist();
+    let key = build_key();
+    let (vmlinuz, small) = (d.vmlinuz(), d.small_initrd());
     let make = |version: &str, squashfs: &Path, out: PathBuf| {
-        let small = d.small_initrd();
-        let vmlinuz = d.vmlinuz();
-        let files: [(&str, &Path); 3] = [
-            ("vmlinuz", &vmlinuz),
-            ("initrd", &small),
-            ("system.squashfs", squashfs),
-        ];
-        let m = Manifest::describe(version, "e2e", &files).unwrap_or_else(|e| panic!("{e}"));
-        bundle::write(&out, &m, &files, 0).unwrap_or_else(|e| panic!("{e}"));
-        out
+        write_bundle(out, version, [&vmlinuz, &small, squashfs], Some(&key))
     };
     let garbage = dir.join("garbage.squashfs");
     std::fs::write(&garbage, vec![0xa5u8; 4 << 20]).unwrap_or_else(|e| panic!("{e}"));
@@ -204,6 +253,7 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
     let key = SshKey::generate().unwrap_or_else(|e| panic!("{e}"));
     let Fixture { cc, seed, disk } = fixture(dir.path(), &key, "installed", "");
     let (bundle_b, bundle_c) = make_bundles(dir.path());
+    let unsigned = unsigned_bundle(dir.path());
 
     // 1. The ISO under BIOS, the blank disk first (/dev/vda), the NoCloud seed second.
     let (mut vm, ssh) = boot_ready(
@@ -252,6 +302,7 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
         ssh.ok("sudo system-docker inspect console --format '{{.Image}}'"),
     );
     must(&vm, ssh.ok("test ! -e /etc/ros-upgrade-marker"));
+    refused_before_any_write(&vm, &ssh, &unsigned);
     let said = vm_upgrade(&mut vm, &ssh, &bundle_b);
     assert!(said.contains("the next boot tries it"), "{said}");
     drop(vm);
@@ -461,6 +512,40 @@ fn install_from_the_iso_under_uefi_at_512m_then_everything_survives_a_reboot() {
     assert_file_container_and_value_kept(&vm, &ssh, 45);
 }
 
+/// On slot A with slot B never written: an unsigned bundle and a plain http:// URL are refused
+/// with a message naming why, slot B's first MiB (where mkfs would write) is unchanged, and
+/// the next boot is still slot A.
+fn refused_before_any_write(vm: &Qemu, ssh: &Ssh, unsigned: &Path) {
+    must(
+        vm,
+        ssh.copy_to(unsigned, "/home/rancher/unsigned.bundle")
+            .map(|_| String::new()),
+    );
+    let slot_b = "sudo head -c 1048576 /dev/vda4 | sha256sum";
+    let before = must(vm, ssh.ok(slot_b));
+    for (cmd, why) in [
+        (
+            "sudo ros os upgrade -i /home/rancher/unsigned.bundle -f --no-reboot",
+            "the bundle is not signed: its second member is vmlinuz, not manifest.sig",
+        ),
+        (
+            // Refused before any connection: nothing listens there anyway.
+            "sudo ros os upgrade -i http://10.0.2.2:9/ros.bundle -f --no-reboot",
+            "plain http:// is refused",
+        ),
+    ] {
+        let out = ssh.run(cmd).unwrap_or_else(|e| panic!("{e}"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "`{cmd}` succeeded");
+        assert!(stderr.contains(why), "`{cmd}`: {stderr}");
+        assert!(stderr.contains("nothing was written"), "`{cmd}`: {stderr}");
+    }
+    assert_eq!(must(vm, ssh.ok(slot_b)), before, "slot B was written");
+    let version = must(vm, ssh.ok("sudo ros os version"));
+    assert!(version.contains("next boot: slot A"), "{version}");
+    must(vm, ssh.ok("test ! -e /var/lib/rancher/os/download.bundle"));
+}
+
 /// The bundle goes over scp, then `ros os upgrade` writes the other slot and reboots.
 fn vm_upgrade(vm: &mut Qemu, ssh: &Ssh, bundle: &Path) -> String {
     must(
@@ -498,16 +583,12 @@ fn big_bundle(dir: &Path) -> PathBuf {
         f.write_all(&block).unwrap_or_else(|e| panic!("{e}"));
     }
     drop(f);
-    let (vmlinuz, initrd) = (d.vmlinuz(), d.small_initrd());
-    let files: [(&str, &Path); 3] = [
-        ("vmlinuz", &vmlinuz),
-        ("initrd", &initrd),
-        ("system.squashfs", &squashfs),
-    ];
-    let m = Manifest::describe("0.1.0-big", "e2e", &files).unwrap_or_else(|e| panic!("{e}"));
-    let out = dir.join("big.bundle");
-    bundle::write(&out, &m, &files, 0).unwrap_or_else(|e| panic!("{e}"));
-    out
+    write_bundle(
+        dir.join("big.bundle"),
+        "0.1.0-big",
+        [&d.vmlinuz(), &d.small_initrd(), &squashfs],
+        Some(&build_key()),
+    )
 }
 
 #[test]

@@ -1,15 +1,17 @@
 //! The upgrade bundle, dist/ros.bundle (`os_disk::bundle`'s format: manifest.json, vmlinuz,
 //! initrd, system.squashfs), and `ros-build bundle`, which re-packs a dist directory's files
 //! under another version (the upgrade tests' "bundle B"), optionally with a member replaced
-//! (a deliberately broken "bundle C").
+//! (a deliberately broken "bundle C"). Both sign with the build's key (`signing_key`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use os_disk::bundle::Manifest;
+use os_disk::signing::SigningKey;
 
 use crate::pipeline::Ctx;
+use crate::signing_key;
 use crate::stage_cache::{self, Key};
 
 /// Options of `ros-build bundle`.
@@ -30,6 +32,10 @@ pub struct BundleArgs {
     /// Where to write the bundle.
     #[arg(short, long)]
     pub out: PathBuf,
+    /// The signing key file (default: $ROS_SIGNING_KEY, else ~/.config/ros/bundle-signing.key;
+    /// made if missing).
+    #[arg(long)]
+    pub key: Option<PathBuf>,
 }
 
 /// The bundle's members as a dist directory holds them: the small initrd is the slot's
@@ -42,17 +48,18 @@ pub fn members(dist: &Path) -> Vec<(&'static str, PathBuf)> {
     ]
 }
 
-/// Describes and writes a bundle; returns its manifest.
+/// Describes, signs and writes a bundle; returns its manifest.
 pub fn write(
     out: &Path,
     version: &str,
     commit: &str,
+    key: &SigningKey,
     members: &[(&str, PathBuf)],
     mtime: u64,
 ) -> Result<Manifest> {
     let refs: Vec<(&str, &Path)> = members.iter().map(|(n, p)| (*n, p.as_path())).collect();
     let manifest = Manifest::describe(version, commit, &refs)?;
-    os_disk::bundle::write(out, &manifest, &refs, mtime)?;
+    os_disk::bundle::write(out, &manifest, Some(key), &refs, mtime)?;
     Ok(manifest)
 }
 
@@ -62,7 +69,8 @@ pub fn build(ctx: &Ctx, members: &[(&str, PathBuf)], out: &Path) -> Result<()> {
     key.text(&out.to_string_lossy())
         .text(&ctx.version)
         .text(&ctx.commit)
-        .text(&ctx.epoch.to_string());
+        .text(&ctx.epoch.to_string())
+        .text(&ctx.signing_key.id());
     for (name, path) in members {
         key.text(name).file(path)?;
     }
@@ -72,12 +80,20 @@ pub fn build(ctx: &Ctx, members: &[(&str, PathBuf)], out: &Path) -> Result<()> {
         return Ok(());
     }
     stage_cache::forget(&ctx.work, "bundle");
-    write(out, &ctx.version, &ctx.commit, members, ctx.epoch)?;
+    write(
+        out,
+        &ctx.version,
+        &ctx.commit,
+        &ctx.signing_key,
+        members,
+        ctx.epoch,
+    )?;
     println!(
-        "    {} ({} MB), version {}",
+        "    {} ({} MB), version {}, signed by key {}",
         out.display(),
         fs::metadata(out)?.len() / 1_000_000,
-        ctx.version
+        ctx.version,
+        ctx.signing_key.id()
     );
     stage_cache::store(&ctx.work, "bundle", &key, &())
 }
@@ -123,11 +139,13 @@ pub fn run(args: &BundleArgs) -> Result<()> {
             .and_then(|m| m["source_date_epoch"].as_u64())
             .unwrap_or(0),
     };
-    let manifest = write(&args.out, &args.version, &commit, &members, mtime)?;
+    let key = signing_key::load_or_generate(&signing_key::path(args.key.as_deref())?)?;
+    let manifest = write(&args.out, &args.version, &commit, &key, &members, mtime)?;
     println!(
-        "{}: version {}, {}",
+        "{}: version {}, signed by key {}, {}",
         args.out.display(),
         manifest.version,
+        key.id(),
         manifest
             .files
             .iter()
@@ -141,6 +159,18 @@ pub fn run(args: &BundleArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key under `dir` and the trust of a system image built with it.
+    fn key(dir: &Path) -> (PathBuf, os_disk::signing::TrustedKeys) {
+        let path = dir.join("signing.key");
+        let key = signing_key::load_or_generate(&path).unwrap();
+        let trusted = dir.join("trusted-keys");
+        fs::create_dir_all(&trusted).unwrap();
+        for (name, text) in signing_key::trusted_files(&key, "").unwrap() {
+            fs::write(trusted.join(name), text).unwrap();
+        }
+        (path, os_disk::signing::TrustedKeys::load(&trusted).unwrap())
+    }
 
     fn fake_dist(dir: &Path) {
         for name in ["vmlinuz", "initrd-small", "system.squashfs"] {
@@ -158,15 +188,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fake_dist(dir.path());
         let out = dir.path().join("b.bundle");
+        let (key, trusted) = key(dir.path());
         run(&BundleArgs {
             from: dir.path().to_path_buf(),
             version: "9.9.9".into(),
             replace: vec![],
             commit: None,
             out: out.clone(),
+            key: Some(key),
         })
         .unwrap();
-        let manifest = os_disk::bundle::verify(&out).unwrap();
+        let manifest = os_disk::bundle::verify(&out, &trusted).unwrap();
         assert_eq!(manifest.version, "9.9.9");
         assert_eq!(manifest.commit, "abc123");
         let initrd = manifest.entry("initrd").unwrap();
@@ -183,15 +215,17 @@ mod tests {
         let garbage = dir.path().join("garbage");
         fs::write(&garbage, b"not a squashfs").unwrap();
         let out = dir.path().join("c.bundle");
+        let (key, trusted) = key(dir.path());
         run(&BundleArgs {
             from: dir.path().to_path_buf(),
             version: "9.9.10".into(),
             replace: vec![format!("system.squashfs={}", garbage.display())],
             commit: Some("def".into()),
             out: out.clone(),
+            key: Some(key.clone()),
         })
         .unwrap();
-        let manifest = os_disk::bundle::verify(&out).unwrap();
+        let manifest = os_disk::bundle::verify(&out, &trusted).unwrap();
         assert_eq!(manifest.entry("system.squashfs").unwrap().size, 14);
         assert_eq!(manifest.commit, "def");
         let bad = BundleArgs {
@@ -200,6 +234,7 @@ mod tests {
             replace: vec!["kernel=/x".into()],
             commit: None,
             out,
+            key: Some(key),
         };
         assert!(run(&bad)
             .unwrap_err()

@@ -20,6 +20,7 @@ mod manifest;
 mod pipeline;
 mod rootfs;
 mod run;
+mod signing_key;
 mod size_report;
 mod spec;
 mod squashfs;

@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::deb_resolve::{Apt, Sources};
+use crate::signing_key;
 use crate::spec::{self, ImageSpec, KernelSpec};
 use crate::{
     boot_code, bundle, disk_image, images, initrd, iso, kernel, manifest, size_report, squashfs,
 };
+use os_disk::signing::SigningKey;
 
 /// Where the build reads and writes, and what it stamps into its outputs.
 pub struct Ctx {
@@ -28,6 +30,10 @@ pub struct Ctx {
     pub version: String,
     pub commit: String,
     pub ros_bin: PathBuf,
+    /// Signs dist/ros.bundle; its public half is in the system image's trusted keys.
+    pub signing_key: SigningKey,
+    /// The system image's `usr/share/ros/trusted-keys/*.pub`: (file name, contents).
+    pub trusted_keys: Vec<(String, String)>,
 }
 
 /// Options of `ros-build build`.
@@ -95,6 +101,22 @@ impl Ctx {
         for dir in [&dist, &work, &cache] {
             fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         }
+        let key_path = signing_key::path(None)?;
+        let signing_key = signing_key::load_or_generate(&key_path)?;
+        let trusted_keys = signing_key::trusted_files(
+            &signing_key,
+            &std::env::var(signing_key::TRUSTED_KEYS_ENV).unwrap_or_default(),
+        )?;
+        println!(
+            "bundle signing key {} ({}); the image trusts {}",
+            signing_key.id(),
+            key_path.display(),
+            trusted_keys
+                .iter()
+                .map(|(name, _)| name.trim_end_matches(".pub"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         Ok(Ctx {
             repo,
             dist,
@@ -104,6 +126,8 @@ impl Ctx {
             version: env!("CARGO_PKG_VERSION").to_string(),
             commit,
             ros_bin,
+            signing_key,
+            trusted_keys,
         })
     }
 }

@@ -1,13 +1,14 @@
 //! The system image: a squashfs of `/usr` holding System Docker (dockerd, containerd, runc,
 //! docker-init, iptables) with its libraries, `ros`, System Docker's image store, the built-in
-//! os-config.yml, the kernel modules and GRUB's boot code for `ros install`. PID 1 mounts it;
-//! it is never unpacked.
+//! os-config.yml, the kernel modules, GRUB's boot code for `ros install` and the public keys
+//! upgrade bundles must be signed with. PID 1 mounts it; it is never unpacked.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
+use os_disk::signing::TRUSTED_KEYS_DIR;
 use os_disk::slot_write::{BootCode, BOOT_CODE_DIR};
 use serde::{Deserialize, Serialize};
 
@@ -93,6 +94,7 @@ pub fn build(
     if os_config.is_file() {
         key.file(&os_config)?;
     }
+    key.json(&ctx.trusted_keys)?;
     for file in boot_code_files(inputs.boot_code) {
         key.file(file)?;
     }
@@ -135,6 +137,12 @@ pub fn build(
             .arg(share.join("system-docker")),
     )
     .context("add the image store")?;
+    // The keys `ros os upgrade` accepts bundles from (os_disk::signing::TRUSTED_KEYS_DIR).
+    let trusted = root.join(TRUSTED_KEYS_DIR.trim_start_matches('/'));
+    fs::create_dir_all(&trusted)?;
+    for (name, text) in &ctx.trusted_keys {
+        fs::write(trusted.join(name), text).with_context(|| format!("add trusted key {name}"))?;
+    }
     let has_os_config = os_config.is_file();
     if has_os_config {
         fs::copy(&os_config, share.join("os-config.yml")).context("add os-config.yml")?;
