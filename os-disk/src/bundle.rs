@@ -338,7 +338,7 @@ fn walk<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::signing::public_key_text;
+    use crate::signing::add_trusted_key;
 
     fn files(dir: &Path) -> Vec<(&'static str, PathBuf)> {
         FILES
@@ -358,13 +358,7 @@ mod tests {
     /// A directory trusting `key()` only, as the system image's trusted-keys directory does.
     fn trusted(dir: &Path) -> TrustedKeys {
         let keys = dir.join("trusted-keys");
-        std::fs::create_dir_all(&keys).unwrap();
-        let k = key();
-        std::fs::write(
-            keys.join(format!("{}.pub", k.id())),
-            public_key_text(&k.public()),
-        )
-        .unwrap();
+        add_trusted_key(&keys, &key().public()).unwrap();
         TrustedKeys::load(&keys).unwrap()
     }
 

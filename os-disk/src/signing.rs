@@ -57,6 +57,15 @@ pub fn public_key_text(key: &VerifyingKey) -> String {
     format!("{}\n", hex::encode(key.as_bytes()))
 }
 
+/// Makes `dir` trust `key`: writes `<KEYID>.pub` into it (created if missing), as the build
+/// does into the system image's `TRUSTED_KEYS_DIR`.
+pub fn add_trusted_key(dir: &Path, key: &VerifyingKey) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(format!("{}.pub", key_id(key)));
+    std::fs::write(&path, public_key_text(key))?;
+    Ok(path)
+}
+
 fn hex32(text: &str) -> Option<[u8; 32]> {
     let bytes = hex::decode(text.trim()).ok()?;
     bytes.try_into().ok()
@@ -242,11 +251,7 @@ mod tests {
 
     fn trust(dir: &Path, keys: &[&SigningKey]) -> TrustedKeys {
         for k in keys {
-            std::fs::write(
-                dir.join(format!("{}.pub", k.id())),
-                public_key_text(&k.public()),
-            )
-            .unwrap();
+            add_trusted_key(dir, &k.public()).unwrap();
         }
         TrustedKeys::load(dir).unwrap()
     }

@@ -83,13 +83,38 @@ pub enum Step {
     SnapshottingConfig { slot: Slot },
 }
 
-/// Writes a bundle verified by `bundle::verify` against `trusted` to the inactive slot and
+/// A bundle whose signature and files checked; only `verify` makes one, so `upgrade` cannot
+/// write a slot from a bundle that was not checked first.
+#[derive(Debug)]
+pub struct Verified {
+    path: PathBuf,
+    trusted: TrustedKeys,
+    manifest: Manifest,
+}
+
+impl Verified {
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+}
+
+/// Checks a bundle against the keys in `trusted` (the running system's are at
+/// `signing::TRUSTED_KEYS_DIR`) without writing anything.
+pub fn verify(bundle_path: &Path, trusted: TrustedKeys) -> Result<Verified, UpgradeError> {
+    let manifest = bundle::verify(bundle_path, &trusted)?;
+    Ok(Verified {
+        path: bundle_path.to_path_buf(),
+        trusted,
+        manifest,
+    })
+}
+
+/// Writes a verified bundle to the inactive slot (checking it again as it writes) and
 /// schedules a trial boot of it; returns the slot written. Config snapshots are taken under
 /// `root`.
 pub fn upgrade(
     inst: &Installed,
-    bundle_path: &Path,
-    trusted: &TrustedKeys,
+    bundle: &Verified,
     root: &Path,
     mut progress: impl FnMut(Step),
 ) -> Result<Slot, UpgradeError> {
@@ -103,8 +128,8 @@ pub fn upgrade(
         &partition,
         target,
         &slot_write::Source::Bundle {
-            path: bundle_path.to_path_buf(),
-            trusted: trusted.clone(),
+            path: bundle.path.clone(),
+            trusted: bundle.trusted.clone(),
         },
         Path::new(WORK),
     )?;
@@ -143,6 +168,32 @@ pub fn last_rollback(root: &Path) -> Option<RollbackRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_signed_bundle_becomes_verified() {
+        use crate::signing::{add_trusted_key, SigningKey};
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let files: Vec<(&str, &Path)> =
+            bundle::FILES.iter().map(|n| (*n, file.as_path())).collect();
+        let manifest = Manifest::describe("2.0.0", "", &files).unwrap();
+        let key = SigningKey::from_seed([3; 32]);
+        let keys = dir.path().join("keys");
+        add_trusted_key(&keys, &key.public()).unwrap();
+        let trusted = TrustedKeys::load(&keys).unwrap();
+        let (signed, unsigned) = (dir.path().join("s"), dir.path().join("u"));
+        bundle::write(&signed, &manifest, Some(&key), &files, 0).unwrap();
+        bundle::write(&unsigned, &manifest, None, &files, 0).unwrap();
+        assert_eq!(
+            verify(&signed, trusted.clone()).unwrap().manifest(),
+            &manifest
+        );
+        assert!(matches!(
+            verify(&unsigned, trusted),
+            Err(UpgradeError::Bundle(BundleError::Unsigned { .. }))
+        ));
+    }
 
     #[test]
     fn a_live_boot_is_not_installed() {

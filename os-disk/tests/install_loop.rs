@@ -6,7 +6,7 @@ use os_disk::boot_state::BootState;
 use os_disk::bundle::{self, Manifest};
 use os_disk::install::{self, InstallError, Plan};
 use os_disk::layout::{self, Slot};
-use os_disk::signing::{public_key_text, SigningKey, TrustedKeys};
+use os_disk::signing::{add_trusted_key, SigningKey, TrustedKeys};
 use os_disk::slot_write::{self, BootCode, Source};
 use os_disk::tools::TempMount;
 use std::path::{Path, PathBuf};
@@ -38,12 +38,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
 fn signer(dir: &Path) -> (SigningKey, TrustedKeys) {
     let key = SigningKey::from_seed([5; 32]);
     let keys = dir.join("trusted-keys");
-    std::fs::create_dir_all(&keys).unwrap();
-    std::fs::write(
-        keys.join(format!("{}.pub", key.id())),
-        public_key_text(&key.public()),
-    )
-    .unwrap();
+    add_trusted_key(&keys, &key.public()).unwrap();
     let trusted = TrustedKeys::load(&keys).unwrap();
     (key, trusted)
 }

@@ -4,7 +4,6 @@
 
 use anyhow::{bail, Context, Result};
 use os_disk::boot_info::BootInfo;
-use os_disk::bundle;
 use os_disk::layout::{self, Slot};
 use os_disk::signing::{TrustedKeys, TRUSTED_KEYS_DIR};
 use os_disk::upgrade::{self, Installed, Step};
@@ -231,8 +230,9 @@ fn upgrade(image: &str, insecure_url: bool, force: bool, no_reboot: bool) -> Res
         BundleSource::File(path) => path,
     };
     println!("checking {} ...", bundle_path.display());
-    let manifest = bundle::verify(&bundle_path, &trusted)
+    let verified = upgrade::verify(&bundle_path, trusted)
         .context("not upgraded: the bundle was refused and nothing was written")?;
+    let manifest = verified.manifest().clone();
     println!(
         "bundle verified: ros {} ({} files). Slot {} will be overwritten; slot {} (ros {}) stays as the fallback.",
         manifest.version,
@@ -244,20 +244,14 @@ fn upgrade(image: &str, insecure_url: bool, force: bool, no_reboot: bool) -> Res
     if !force && !super::install::confirm("Upgrade? [y/N] ")? {
         bail!("not upgraded: nothing was written");
     }
-    let target = upgrade::upgrade(
-        &inst,
-        &bundle_path,
-        &trusted,
-        Path::new("/"),
-        |step| match step {
-            Step::WritingSlot { slot, partition } => {
-                println!("==> writing slot {slot} ({})", partition.display())
-            }
-            Step::SnapshottingConfig { slot } => {
-                println!("==> saving the config as slot {slot}'s snapshot")
-            }
-        },
-    )?;
+    let target = upgrade::upgrade(&inst, &verified, Path::new("/"), |step| match step {
+        Step::WritingSlot { slot, partition } => {
+            println!("==> writing slot {slot} ({})", partition.display())
+        }
+        Step::SnapshottingConfig { slot } => {
+            println!("==> saving the config as slot {slot}'s snapshot")
+        }
+    })?;
     println!(
         "slot {target} holds ros {}; the next boot tries it ({} tries, then back to slot {}).",
         manifest.version,

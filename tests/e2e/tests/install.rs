@@ -63,11 +63,7 @@ fn build_key() -> SigningKey {
     });
     // Checked against the build's own bundle, so a key made after the build is named as such.
     let trust = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(
-        trust.path().join(format!("{}.pub", key.id())),
-        signing::public_key_text(&key.public()),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    signing::add_trusted_key(trust.path(), &key.public()).unwrap_or_else(|e| panic!("{e}"));
     let trusted = TrustedKeys::load(trust.path()).unwrap_or_else(|e| panic!("{e}"));
     if let Err(e) = bundle::verify(&dist().bundle(), &trusted) {
         panic!(
