@@ -37,8 +37,9 @@ impl GrubEnv {
         if bytes.len() != SIZE {
             return Err(GrubEnvError::NotAnEnvBlock(origin.to_owned()));
         }
+        // Split at `\n` only, as GRUB does: `lines()` would also drop a `\r` ending a value.
         let vars = body
-            .lines()
+            .split('\n')
             .filter(|l| !l.starts_with('#'))
             .filter_map(|l| l.split_once('='))
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -132,6 +133,17 @@ mod tests {
         assert_eq!(env.get("ros_tries"), Some("2"));
         assert!(GrubEnv::parse(&bytes[..1000], "t").is_err());
         assert!(GrubEnv::parse(b"ros_slot=A\n", "t").is_err());
+    }
+
+    #[test]
+    fn a_value_ending_in_a_carriage_return_reads_back_unchanged() {
+        // GRUB ends a variable at `\n` only; `\r` is part of the value (found by fuzzing).
+        let mut bytes = b"# GRUB Environment Block\nros_next=B\r\n".to_vec();
+        bytes.resize(SIZE, b'#');
+        let env = GrubEnv::parse(&bytes, "t").unwrap();
+        assert_eq!(env.get("ros_next"), Some("B\r"));
+        let again = GrubEnv::parse(&env.render().unwrap(), "t").unwrap();
+        assert_eq!(again, env);
     }
 
     #[test]
