@@ -26,14 +26,49 @@ pub(crate) fn probe(ctx: &Ctx) -> Result<Probed, ProbeError> {
         }
         Err(e) => return not_this_service(e, "a DigitalOcean metadata service"),
     };
-    let doc: Value = serde_json::from_slice(&body).map_err(|e| ProbeError::BadResponse {
-        url: url.clone(),
-        message: format!("invalid JSON: {e}"),
-    })?;
+    let droplet = match parse_metadata(&body) {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return Ok(Probed::NotPresent(format!(
+                "{url}: no droplet_id (not a DigitalOcean metadata service)"
+            )))
+        }
+        Err(e) => {
+            return Err(ProbeError::BadResponse {
+                url: url.clone(),
+                message: format!("invalid JSON: {e}"),
+            })
+        }
+    };
+    let diagnostics = droplet
+        .problems
+        .into_iter()
+        .map(|p| os_config::Diagnostic::warning("interfaces", p).in_file(Some(url.clone().into())))
+        .collect();
+    Ok(Probed::found(Fetched::new(
+        ctx.name,
+        &format!("{url} (user_data)"),
+        droplet.user_data,
+        droplet.metadata,
+        diagnostics,
+    )))
+}
+
+/// What `/metadata/v1.json` gives: the user-data, the metadata and what was wrong with the
+/// interfaces (those entries are skipped).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Droplet {
+    pub user_data: Option<Vec<u8>>,
+    pub metadata: Metadata,
+    pub problems: Vec<String>,
+}
+
+/// Parses the metadata document; `None` when it is JSON without `droplet_id` (another
+/// service answered). Kept apart from the HTTP probe so the fuzz target reaches it.
+pub fn parse_metadata(body: &[u8]) -> Result<Option<Droplet>, serde_json::Error> {
+    let doc: Value = serde_json::from_slice(body)?;
     if doc.get("droplet_id").is_none() {
-        return Ok(Probed::NotPresent(format!(
-            "{url}: no droplet_id (not a DigitalOcean metadata service)"
-        )));
+        return Ok(None);
     }
     let user_data = doc
         .get("user_data")
@@ -55,22 +90,15 @@ pub(crate) fn probe(ctx: &Ctx) -> Result<Probed, ProbeError> {
         _ => Vec::new(),
     };
     let (network, problems) = network(&doc);
-    let diagnostics = problems
-        .into_iter()
-        .map(|p| os_config::Diagnostic::warning("interfaces", p).in_file(Some(url.clone().into())))
-        .collect();
-    let metadata = Metadata {
-        hostname,
-        ssh_keys,
-        network,
-    };
-    Ok(Probed::found(Fetched::new(
-        ctx.name,
-        &format!("{url} (user_data)"),
+    Ok(Some(Droplet {
         user_data,
-        metadata,
-        diagnostics,
-    )))
+        metadata: Metadata {
+            hostname,
+            ssh_keys,
+            network,
+        },
+        problems,
+    }))
 }
 
 /// The droplet's interfaces and nameservers as a `rancher.network` fragment.

@@ -52,17 +52,7 @@ pub(crate) fn probe(ctx: &Ctx) -> Result<Probed, ProbeError> {
     };
     let mut ssh_keys = Vec::new();
     if let Some(list) = http.get_text(&format!("{md}/public-keys/"), &auth)? {
-        for line in list.lines() {
-            // `0=my-key`: the index names the key's directory.
-            let index = line
-                .split('=')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_end_matches('/');
-            if index.is_empty() {
-                continue;
-            }
+        for index in public_key_indices(&list) {
             let key_url = format!("{md}/public-keys/{index}/openssh-key");
             if let Some(keys) = http.get_text(&key_url, &auth)? {
                 ssh_keys.extend(
@@ -77,6 +67,21 @@ pub(crate) fn probe(ctx: &Ctx) -> Result<Probed, ProbeError> {
     Ok(Probed::found(Fetched::from_service(
         ctx.name, &ud_url, user_data, hostname, ssh_keys,
     )))
+}
+
+/// The key directories of a `public-keys/` listing: `0=my-key` lines give `0`. Apart from the
+/// probe so the fuzz target reaches it.
+pub fn public_key_indices(list: &str) -> Vec<&str> {
+    list.lines()
+        .map(|line| {
+            line.split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_end_matches('/')
+        })
+        .filter(|index| !index.is_empty())
+        .collect()
 }
 
 /// The IMDSv2 token, or `None` for IMDSv1. An error means nothing is listening (or the

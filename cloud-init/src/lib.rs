@@ -9,7 +9,7 @@
 //! block devices by label is the `host` crate's.
 
 pub mod apply;
-mod digitalocean;
+pub mod digitalocean;
 pub mod drive;
 pub mod ec2;
 pub mod error;
@@ -20,7 +20,7 @@ mod http;
 mod mime;
 mod mount;
 pub mod network_config;
-mod openstack;
+pub mod openstack;
 pub mod options;
 pub mod probe;
 pub mod save;

@@ -24,32 +24,51 @@ pub(crate) fn probe(ctx: &Ctx) -> Result<Probed, ProbeError> {
         }
         Err(e) => return not_this_service(e, "an OpenStack metadata service"),
     };
-    let doc: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| ProbeError::BadResponse {
-            url: md_url.clone(),
-            message: format!("invalid JSON: {e}"),
-        })?;
-    if doc.get("uuid").is_none() {
-        return Ok(Probed::NotPresent(format!(
-            "{md_url}: no uuid (not an OpenStack metadata service)"
-        )));
-    }
-    let as_yaml: yaml_serde::Value =
-        yaml_serde::to_value(&doc).map_err(|e| ProbeError::BadResponse {
-            url: md_url.clone(),
-            message: e.to_string(),
-        })?;
-    let metadata = Metadata::from_value(&as_yaml);
+    let metadata = match parse_metadata(&body) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            return Ok(Probed::NotPresent(format!(
+                "{md_url}: no uuid (not an OpenStack metadata service)"
+            )))
+        }
+        Err(e) => {
+            return Err(ProbeError::BadResponse {
+                url: md_url.clone(),
+                message: e.to_string(),
+            })
+        }
+    };
     let ud_url = format!("{base}/user_data");
     let user_data = http.get(&ud_url, &[])?;
     Ok(Probed::found(Fetched::new(
         ctx.name,
         &ud_url,
         user_data,
-        Metadata {
-            network: None,
-            ..metadata
-        },
+        metadata,
         Vec::new(),
     )))
+}
+
+/// Why `meta_data.json` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("{0}")]
+    Yaml(#[from] yaml_serde::Error),
+}
+
+/// The metadata in `meta_data.json` (its network is not used); `None` when it is JSON without
+/// `uuid` (another service answered). Kept apart from the HTTP probe so the fuzz target
+/// reaches it.
+pub fn parse_metadata(body: &[u8]) -> Result<Option<Metadata>, MetadataError> {
+    let doc: serde_json::Value = serde_json::from_slice(body)?;
+    if doc.get("uuid").is_none() {
+        return Ok(None);
+    }
+    let as_yaml: yaml_serde::Value = yaml_serde::to_value(&doc)?;
+    Ok(Some(Metadata {
+        network: None,
+        ..Metadata::from_value(&as_yaml)
+    }))
 }

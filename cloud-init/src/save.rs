@@ -79,19 +79,11 @@ fn save_user_data(out: &mut Saved, root: &Path, parts: &[Part], raw: Option<&[u8
     let conf = conf_dir(root);
 
     let boot = paths::cloud_config_d(root).join(BOOT_YML);
-    match user_data::merged_cloud_config(parts.iter().map(|p| &p.data)) {
-        Some(v) => match yaml_serde::to_string(&v) {
-            Ok(text) => write(
-                out,
-                boot,
-                format!("#cloud-config\n{text}").as_bytes(),
-                os_config::CONFIG_FILE_MODE,
-            ),
-            Err(e) => out.diagnostics.push(
-                Diagnostic::error("", format!("cannot serialise user-data: {e}"))
-                    .in_file(Some(boot)),
-            ),
-        },
+    match boot_yml(parts) {
+        Some(Ok(text)) => write(out, boot, text.as_bytes(), os_config::CONFIG_FILE_MODE),
+        Some(Err(e)) => out.diagnostics.push(
+            Diagnostic::error("", format!("cannot serialise user-data: {e}")).in_file(Some(boot)),
+        ),
         None => remove(out, boot),
     }
 
@@ -119,7 +111,7 @@ fn save_metadata(out: &mut Saved, root: &Path, metadata: &Metadata) {
     if metadata == &Metadata::default() {
         remove(out, md_path);
     } else {
-        match yaml_serde::to_string(&metadata.to_value()) {
+        match metadata_text(metadata) {
             Ok(text) => write(out, md_path, text.as_bytes(), os_config::CONFIG_FILE_MODE),
             Err(e) => out.diagnostics.push(
                 Diagnostic::error("", format!("cannot serialise metadata: {e}"))
@@ -127,6 +119,18 @@ fn save_metadata(out: &mut Saved, root: &Path, metadata: &Metadata) {
             ),
         }
     }
+}
+
+/// The text of `boot.yml`: every cloud-config and compose part merged in order; `None` when
+/// no part is configuration.
+pub fn boot_yml(parts: &[Part]) -> Option<Result<String, yaml_serde::Error>> {
+    let merged = user_data::merged_cloud_config(parts.iter().map(|p| &p.data))?;
+    Some(yaml_serde::to_string(&merged).map(|text| format!("#cloud-config\n{text}")))
+}
+
+/// The text of the saved `metadata` file, which `os_config::layers` reads back.
+pub fn metadata_text(metadata: &Metadata) -> Result<String, yaml_serde::Error> {
+    yaml_serde::to_string(&metadata.to_value())
 }
 
 /// A part name made safe as one path component.

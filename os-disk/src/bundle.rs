@@ -97,6 +97,23 @@ impl Manifest {
         self.files.iter().find(|f| f.name == name)
     }
 
+    /// Parses `manifest.json` (of the bundle at `path`, for messages) and checks its format
+    /// and file list.
+    pub fn parse(json: &[u8], path: &Path) -> Result<Manifest, BundleError> {
+        let manifest: Manifest =
+            serde_json::from_slice(json).map_err(|source| BundleError::BadManifest {
+                path: path.to_owned(),
+                source,
+            })?;
+        manifest.check(path)?;
+        Ok(manifest)
+    }
+
+    /// `manifest.json` as a bundle and a slot hold it.
+    pub fn to_json(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec_pretty(self)
+    }
+
     fn check(&self, path: &Path) -> Result<(), BundleError> {
         if self.format != FORMAT {
             return Err(BundleError::Format {
@@ -164,10 +181,12 @@ pub fn write(
         h.set_gid(0);
         h
     };
-    let json = serde_json::to_vec_pretty(manifest).map_err(|source| BundleError::BadManifest {
-        path: out.to_owned(),
-        source,
-    })?;
+    let json = manifest
+        .to_json()
+        .map_err(|source| BundleError::BadManifest {
+            path: out.to_owned(),
+            source,
+        })?;
     let mut h = header(json.len() as u64);
     tar.append_data(&mut h, MANIFEST, json.as_slice())
         .map_err(io(&tmp))?;
@@ -203,10 +222,12 @@ pub fn extract(path: &Path, trusted: &TrustedKeys, dir: &Path) -> Result<Manifes
         let f = std::fs::File::create(&target).map_err(io(&target))?;
         Ok(Box::new(SyncOnDrop(f)))
     })?;
-    let json = serde_json::to_vec_pretty(&manifest).map_err(|source| BundleError::BadManifest {
-        path: path.to_owned(),
-        source,
-    })?;
+    let json = manifest
+        .to_json()
+        .map_err(|source| BundleError::BadManifest {
+            path: path.to_owned(),
+            source,
+        })?;
     let target = dir.join(MANIFEST);
     std::fs::write(&target, json).map_err(io(&target))?;
     Ok(manifest)
@@ -271,12 +292,7 @@ fn walk<'a>(
             })
         }
     };
-    let manifest: Manifest =
-        serde_json::from_slice(&json).map_err(|source| BundleError::BadManifest {
-            path: path.to_owned(),
-            source,
-        })?;
-    manifest.check(path)?;
+    let manifest = Manifest::parse(&json, path)?;
     // The signature before any file's bytes: an unsigned or untrusted bundle is refused at once.
     let sig = match small_member(&mut entries, SIGNATURE, 4096, path)? {
         Ok(sig) => sig,

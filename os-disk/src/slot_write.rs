@@ -85,7 +85,8 @@ pub fn write_slot(
                 list.iter().map(|(n, _)| (*n, mount.dir.join(n))).collect();
             let refs: Vec<(&str, &Path)> = copies.iter().map(|(n, p)| (*n, p.as_path())).collect();
             let manifest = Manifest::describe(version, "", &refs)?;
-            let json = serde_json::to_vec_pretty(&manifest)
+            let json = manifest
+                .to_json()
                 .map_err(std::io::Error::other)
                 .map_err(io(&mount.dir))?;
             let target = mount.dir.join(bundle::MANIFEST);
