@@ -216,6 +216,9 @@ fn upgrade(image: &str, insecure_url: bool, force: bool, no_reboot: bool) -> Res
                 connect_timeout: Some(CONNECT_TIMEOUT),
                 timeout: Some(STALL_TIMEOUT),
                 proxies: host::http_client::Proxies::FromEnvironment,
+                // Release downloads often redirect to a CDN; the signature, not the host, is
+                // what makes a bundle trusted.
+                redirects: host::http_client::Redirects::Any,
             };
             // A bundle's files must fit in a slot, so a bigger download cannot be a bundle.
             let bounds = host::http_client::Bounds {
