@@ -104,11 +104,10 @@ fn run_one(
         c
     };
     tracing::info!(script = %script.display(), "running boot script");
-    let mut child = cmd
-        .stdin(Stdio::null())
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
+        .stderr(Stdio::piped());
+    let mut child = spawn_when_not_busy(&mut cmd)?;
     let streams: [(Option<Box<dyn Read + Send>>, u8); 2] = [
         (child.stdout.take().map(|o| Box::new(o) as _), PRI_INFO),
         (child.stderr.take().map(|e| Box::new(e) as _), PRI_ERR),
@@ -125,6 +124,23 @@ fn run_one(
         }
     }
     child.wait()
+}
+
+/// Executing a file that some process still holds open for writing fails with ETXTBSY. A
+/// script just written (by cloud-init, or a forked sibling that has not exec'd yet and so still
+/// holds the writer's descriptor) is busy only briefly: retry for up to about a second.
+fn spawn_when_not_busy(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+    const TRIES: u32 = 20;
+    let mut tries = 1;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < TRIES => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Every line of `stream` to syslog, until the script (and whatever it left running with the
@@ -241,6 +257,30 @@ mod tests {
                 .any(|l| l.starts_with("<11>rc.local") && l.contains("exited with")),
             "{got:?}"
         );
+    }
+
+    /// A script still open for writing elsewhere (ETXTBSY) runs once the writer lets go. This
+    /// is how the test above failed in CI: another test thread forked while the script's write
+    /// descriptor was open, and exec of the script failed with 'Text file busy'.
+    #[test]
+    fn a_script_briefly_open_for_writing_still_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let done = dir.path().join("done");
+        let a = script(
+            dir.path(),
+            "busy.sh",
+            &format!("#!/bin/sh\ntouch {}\n", done.display()),
+            0o755,
+        );
+        let writer = std::fs::OpenOptions::new().append(true).open(&a).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(writer);
+        });
+        let log = Arc::new(Syslog::connect(&dir.path().join("no-syslog")));
+        assert_eq!(run_scripts(&[a], &log), 0);
+        assert!(done.exists());
+        release.join().unwrap();
     }
 
     /// A daemon left running by a script does not hold up the next script.
