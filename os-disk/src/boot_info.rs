@@ -84,8 +84,15 @@ impl BootInfo {
         serde_json::from_str(&text).map_err(|source| BootInfoError::Parse { source })
     }
     pub fn write(&self) -> std::io::Result<()> {
+        self.write_to(Path::new(PATH))
+    }
+    /// Creates the directory too: on a boot with no boot medium nothing has made /run/ros yet.
+    fn write_to(&self, path: &Path) -> std::io::Result<()> {
         let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(PATH, json)
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, json)
     }
 }
 
@@ -106,4 +113,29 @@ pub struct RollbackRecord {
     pub at_unix: u64,
     /// Whether the slot's config snapshot replaced the live config.
     pub config_restored: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A kernel-and-initrd boot logged "cannot write /run/ros/boot.json: No such file or
+    /// directory", and `ros os version` had nothing to read.
+    #[test]
+    fn writing_makes_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run/ros/boot.json");
+        let info = BootInfo {
+            version: "1.2.3".into(),
+            files: None,
+            slot: None,
+            trial: false,
+            disk: None,
+            esp: None,
+        };
+        info.write_to(&path).unwrap();
+        let back: BootInfo =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(back.version, "1.2.3");
+    }
 }
