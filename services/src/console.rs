@@ -15,7 +15,10 @@ pub const UID: u32 = host::accounts::RANCHER_UID;
 /// Host keys live on the state (persistent when there is one), not in the container.
 pub const HOST_KEY_DIR: &str = "/var/lib/rancher/ssh";
 const KEY_TYPES: [&str; 3] = ["ed25519", "ecdsa", "rsa"];
-const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
+/// On the host's /run (tmpfs), rewritten at every start: a write through the container's
+/// overlay fails on a full state partition (ENOSPC even for root), and sshd must still start.
+/// The console image links /etc/ssh/sshd_config here, where operators look.
+const SSHD_CONFIG: &str = "/run/ros/sshd_config";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
@@ -53,7 +56,11 @@ pub fn run() -> Result<(), ConsoleError> {
         ensure_host_keys(Path::new(HOST_KEY_DIR), &cfg.rancher.ssh.keys)?;
         std::fs::create_dir_all("/run/sshd").map_err(io("creating", Path::new("/run/sshd")))?;
         let text = sshd_config(cfg);
-        std::fs::write(SSHD_CONFIG, text).map_err(io("writing", Path::new(SSHD_CONFIG)))?;
+        let config = Path::new(SSHD_CONFIG);
+        if let Some(dir) = config.parent() {
+            std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+        }
+        std::fs::write(config, text).map_err(io("writing", config))?;
         // Without -e sshd logs to syslog, where operators look for logins.
         programs.push(Program {
             name: "sshd".into(),

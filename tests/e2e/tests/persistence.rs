@@ -69,20 +69,6 @@ fn state_builder(dir: &Path, key: &SshKey, disk: &Path, fs: DriveFs) -> QemuBuil
     builder.disk_file(disk)
 }
 
-/// Runs debugfs request `req` on the (whole-disk) ext4 image `disk`, which must not be in use.
-fn debugfs(disk: &Path, req: &str, write: bool) -> String {
-    let mut cmd = Command::new("debugfs");
-    if write {
-        cmd.arg("-w");
-    }
-    let out = cmd
-        .args(["-R", req])
-        .arg(disk)
-        .output()
-        .unwrap_or_else(|e| panic!("debugfs: {e}"));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The config drive's metadata (hostname) and user-data (write_files) took effect.
 fn assert_config_drive_read(vm: &Qemu, ssh: &Ssh, fs: &str) {
     assert_eq!(must(vm, ssh.ok("hostname")).trim(), format!("cfg2-{fs}"));
@@ -258,35 +244,32 @@ fn state_partition_autoformats_a_blank_disk_keeps_home_across_boots_and_survives
         "docker run --name filler -v /home/rancher:/h {BUSYBOX} sh /h/fill.sh"
     ));
     let available = "df -k /home/rancher | awk 'NR == 2 { print $4 }'";
-    assert_eq!(
-        must(&vm, ssh.ok(available)).trim(),
-        "0",
-        "{}",
-        must(&vm, ssh.ok("df -k"))
+    // ext4 may still count a few blocks free that no write can take (8 KiB was seen).
+    let left = must(&vm, ssh.ok(available));
+    assert!(
+        left.trim().parse::<u64>().is_ok_and(|k| k <= 64),
+        "{left} KiB left\n{}",
+        must(&vm, ssh.ok("df -k /home/rancher"))
     );
     poweroff(&mut vm, &ssh);
     drop(vm);
 
     // The boot on the full disk reaches ready (before the reserve was the system's, System
-    // Docker could not start and PID 1 gave the recovery shell).
+    // Docker could not start and PID 1 gave the recovery shell), and ssh answers.
     let builder = state_builder(dir.path(), &key, &disk, DriveFs::Iso9660);
     let (mut vm, _) = boot_until(&builder, READY_LINE, READY_TIMEOUT);
-    // Known gap (issue 16 stays open): sshd does not answer on this boot yet, so the power
-    // button ends it; ssh and `ros config` are checked on the next boot, with room made.
-    vm.monitor("system_powerdown")
-        .unwrap_or_else(|e| panic!("{e}"));
-    vm.wait_exit(Duration::from_secs(240))
-        .unwrap_or_else(|e| panic!("{e}\n{}", vm.serial_tail(200)));
-    assert!(
-        vm.serial_log().contains("ros: bye"),
-        "{}",
-        vm.serial_tail(200)
-    );
-    drop(vm);
-    // Room again, made from the host (the guest is off).
-    debugfs(&disk, "rm /home/rancher/fill-1", true);
-
-    let (mut vm, ssh) = boot_with_state(dir.path(), &key, &disk, DriveFs::Iso9660);
+    let ssh = Ssh::new(vm.ssh_port(), &key.private);
+    if let Err(e) = ssh.wait(Duration::from_secs(180)) {
+        let tail = vm.serial_tail(200);
+        let _ = vm.monitor("system_powerdown");
+        let _ = vm.wait_exit(Duration::from_secs(240));
+        drop(vm);
+        // For a post-mortem with debugfs (the containers' logs are on this disk).
+        if let Some(keep) = std::env::var_os("ROS_DEBUG_KEEP") {
+            let _ = std::fs::copy(&disk, keep);
+        }
+        panic!("ssh never answered on the full disk: {e}\n{tail}");
+    }
     assert_eq!(
         must(&vm, ssh.ok("sudo ros config get rancher.shutdown_timeout")).trim(),
         "45"
