@@ -85,7 +85,7 @@ fn decode_into(
                 let origin = format!("{origin} (gunzipped)");
                 decode_into(&inflated, &origin, name, inner, depth + 1, out);
             }
-            Err(e) => out.diagnostics.push(error(origin, e)),
+            Err(e) => out.diagnostics.push(error(origin, e.to_string())),
         }
         return;
     }
@@ -165,16 +165,23 @@ fn decode_into(
     }
 }
 
-fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+/// Why gzip user-data was skipped.
+#[derive(Debug, thiserror::Error)]
+enum GunzipError {
+    #[error("invalid gzip user-data: {0}")]
+    Invalid(#[source] std::io::Error),
+    #[error("gzip user-data inflates to more than {MAX_INFLATED} bytes; skipped")]
+    TooLarge,
+}
+
+fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, GunzipError> {
     let mut inflated = Vec::new();
     MultiGzDecoder::new(bytes)
         .take(MAX_INFLATED + 1)
         .read_to_end(&mut inflated)
-        .map_err(|e| format!("invalid gzip user-data: {e}"))?;
+        .map_err(GunzipError::Invalid)?;
     if inflated.len() as u64 > MAX_INFLATED {
-        return Err(format!(
-            "gzip user-data inflates to more than {MAX_INFLATED} bytes; skipped"
-        ));
+        return Err(GunzipError::TooLarge);
     }
     Ok(inflated)
 }
