@@ -79,6 +79,7 @@ pub fn public_key_indices(list: &str) -> Vec<&str> {
                 .unwrap_or("")
                 .trim()
                 .trim_end_matches('/')
+                .trim_end()
         })
         .filter(|index| !index.is_empty())
         .collect()
@@ -114,5 +115,19 @@ fn token(http: &Http, base: &str) -> Result<Option<String>, ProbeError> {
             Ok(None)
         }
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// "0 /" gave "0 " (found by the metadata_json fuzz target): the index went into a URL.
+    #[test]
+    fn key_indices_carry_no_spaces_or_slashes() {
+        assert_eq!(
+            public_key_indices("0=my-key\n1/\n 2 /\n=\n\n"),
+            vec!["0", "1", "2"]
+        );
     }
 }
