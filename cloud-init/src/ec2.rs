@@ -122,7 +122,7 @@ fn token(http: &Http, base: &str) -> Result<Option<String>, ProbeError> {
 mod tests {
     use super::*;
 
-    /// "0 /" gave "0 " (found by the metadata_json fuzz target): the index went into a URL.
+    /// "0 /" gave "0 ", and the index went into the key's URL.
     #[test]
     fn key_indices_carry_no_spaces_or_slashes() {
         assert_eq!(
