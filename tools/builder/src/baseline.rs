@@ -63,6 +63,9 @@ pub struct Baseline {
 /// The fields of dist/manifest.json the baseline needs.
 #[derive(Deserialize)]
 struct Manifest {
+    /// Absent from manifests older than debian.yml, which were all bookworm.
+    #[serde(default = "older_suite")]
+    debian_suite: String,
     kernel: ManifestKernel,
     packages: Vec<ManifestPackage>,
     images: Vec<ManifestImage>,
@@ -143,7 +146,9 @@ pub fn build(args: &BaselineArgs) -> Result<()> {
     let cache = cache_dir()?;
     let work = cache.join("baseline");
     fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
-    let apt = Apt::new(&cache, &Sources::from_env())?;
+    // The suite the dist was built from: the pinned versions exist only there.
+    let sources = Sources::load(Path::new("."), Some(&manifest.debian_suite))?;
+    let apt = Apt::new(&cache, &sources)?;
     apt.update(Duration::from_secs(24 * 3600), false)?;
 
     println!("    resolving {}", wanted.join(" "));
@@ -255,6 +260,10 @@ fn check_libraries(bin: &Path) -> Result<()> {
 }
 
 /// `$ROS_CACHE_DIR`, else `${XDG_CACHE_HOME:-~/.cache}/ros`, as the build uses.
+fn older_suite() -> String {
+    "bookworm".into()
+}
+
 fn cache_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("ROS_CACHE_DIR") {
         return Ok(PathBuf::from(dir));

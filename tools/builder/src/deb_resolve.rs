@@ -40,18 +40,44 @@ pub struct Sources {
     pub mirror: String,
     pub security_mirror: String,
     pub suite: String,
+    /// Packages this suite lacks, left out of every resolution (`debian.yml`'s `omit`).
+    pub omit: Vec<String>,
+}
+
+/// `debian.yml` at the repository root: the one place the Debian release is named.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DebianSpec {
+    suite: String,
+    #[serde(default)]
+    omit: BTreeMap<String, Vec<String>>,
 }
 
 impl Sources {
-    /// Debian's own mirrors unless ROS_DEBIAN_MIRROR / ROS_DEBIAN_SECURITY_MIRROR say otherwise.
-    pub fn from_env() -> Sources {
-        Sources {
+    /// The suite `suite`, else ROS_DEBIAN_SUITE, else `<repo>/debian.yml`'s; Debian's own
+    /// mirrors unless ROS_DEBIAN_MIRROR / ROS_DEBIAN_SECURITY_MIRROR say otherwise.
+    pub fn load(repo: &Path, suite: Option<&str>) -> Result<Sources> {
+        let spec: DebianSpec = crate::spec::read_yaml(&repo.join("debian.yml"))?;
+        let suite = match suite {
+            Some(s) => s.to_owned(),
+            None => std::env::var("ROS_DEBIAN_SUITE").unwrap_or(spec.suite),
+        };
+        Sources::for_suite(&suite, &spec.omit)
+    }
+
+    fn for_suite(suite: &str, omit: &BTreeMap<String, Vec<String>>) -> Result<Sources> {
+        // The name goes into sources.list: a codename, nothing else.
+        if suite.is_empty() || !suite.chars().all(|c| c.is_ascii_lowercase()) {
+            bail!("debian.yml: suite {suite:?} is not a Debian codename (e.g. trixie)");
+        }
+        Ok(Sources {
             mirror: std::env::var("ROS_DEBIAN_MIRROR")
                 .unwrap_or_else(|_| "http://deb.debian.org/debian".into()),
             security_mirror: std::env::var("ROS_DEBIAN_SECURITY_MIRROR")
                 .unwrap_or_else(|_| "http://deb.debian.org/debian-security".into()),
-            suite: "bookworm".into(),
-        }
+            suite: suite.to_owned(),
+            omit: omit.get(suite).cloned().unwrap_or_default(),
+        })
     }
 
     fn list(&self) -> String {
@@ -69,6 +95,7 @@ impl Sources {
 pub struct Apt {
     root: PathBuf,
     debs: PathBuf,
+    omit: Vec<String>,
 }
 
 impl Apt {
@@ -96,7 +123,11 @@ impl Apt {
             let _ = fs::remove_file(root.join("updated"));
         }
         fs::write(root.join("var/lib/dpkg/status"), "").context("write empty status")?;
-        Ok(Apt { root, debs })
+        Ok(Apt {
+            root,
+            debs,
+            omit: sources.omit.clone(),
+        })
     }
 
     fn cmd(&self, program: &str, status: &Path) -> Command {
@@ -190,6 +221,18 @@ impl Apt {
 
     /// What apt would install for `wanted` on a system where `installed` (full stanzas) are
     /// already present: the packages and their dependencies, minus the installed ones.
+    /// `wanted` (names, or name=version) less what this suite lacks.
+    fn without_omitted(&self, wanted: &[String]) -> Vec<String> {
+        wanted
+            .iter()
+            .filter(|w| {
+                let name = w.split('=').next().unwrap_or(w);
+                !self.omit.iter().any(|o| o == name)
+            })
+            .cloned()
+            .collect()
+    }
+
     pub fn resolve(
         &self,
         wanted: &[String],
@@ -203,10 +246,11 @@ impl Apt {
             text.push_str("\n\n");
         }
         fs::write(&status, text).context("write the private dpkg status")?;
+        let wanted = self.without_omitted(wanted);
         let out = command::output(
             self.cmd("apt-get", &status)
                 .args(["install", "--simulate", "--quiet", "--yes"])
-                .args(wanted),
+                .args(&wanted),
         )
         .with_context(|| format!("resolving {}", wanted.join(" ")))?;
         let mut pkgs: Vec<Package> = out.lines().filter_map(parse_inst_line).collect();
@@ -294,6 +338,27 @@ fn parse_inst_line(line: &str) -> Option<Package> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_suite_takes_only_its_own_omissions() {
+        let omit = BTreeMap::from([("bookworm".to_string(), vec!["docker-cli".to_string()])]);
+        assert_eq!(
+            Sources::for_suite("bookworm", &omit).map(|s| s.omit).ok(),
+            Some(vec!["docker-cli".to_string()])
+        );
+        let trixie = Sources::for_suite("trixie", &omit).map(|s| s.list()).ok();
+        assert!(trixie.is_some_and(|l| l.contains(" trixie-security main")));
+    }
+
+    #[test]
+    fn a_suite_that_is_not_a_codename_is_refused() {
+        for bad in ["", "trixie main", "trixie\ndeb http://evil", "../x"] {
+            assert!(
+                Sources::for_suite(bad, &BTreeMap::new()).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn parses_apt_simulation_lines() {

@@ -184,13 +184,28 @@ pub fn build(ctx: &Ctx, inputs: &InitrdInputs) -> Result<Initrd> {
     Ok(initrd)
 }
 
-/// Copies the dynamic loader and libraries `ldd` names for `bin`, taken from `lib_root`.
+/// Copies the dynamic loader and libraries `bin` needs, taken from `lib_root`.
 pub(crate) fn copy_libraries(bin: &Path, lib_root: &Path, stage: &Path) -> Result<Vec<String>> {
-    let out = Command::new("ldd")
-        .arg(bin)
-        .output()
-        .context("cannot run ldd")?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    let libs_dir = lib_root.join("usr/lib/x86_64-linux-gnu");
+    let loader = libs_dir.join("ld-linux-x86-64.so.2");
+    // The tree's own loader lists them (its glibc may be newer than the host's, which ldd
+    // would refuse); its paths then name lib_root, which is taken off again.
+    let out = if loader.is_file() {
+        Command::new(&loader)
+            .arg("--library-path")
+            .arg(&libs_dir)
+            .arg("--list")
+            .arg(bin)
+            .output()
+            .with_context(|| format!("cannot run {}", loader.display()))?
+    } else {
+        Command::new("ldd")
+            .arg(bin)
+            .output()
+            .context("cannot run ldd")?
+    };
+    let root_prefix = lib_root.to_string_lossy().trim_end_matches('/').to_owned();
+    let text = String::from_utf8_lossy(&out.stdout).replace(&format!("{root_prefix}/"), "/");
     if !out.status.success() || text.contains("statically linked") {
         // A static(-pie) binary needs no libraries.
         return Ok(Vec::new());
@@ -205,6 +220,8 @@ pub(crate) fn copy_libraries(bin: &Path, lib_root: &Path, stage: &Path) -> Resul
     let mut libs = Vec::new();
     for line in text.lines() {
         let path = match line.split_once("=>") {
+            // The interpreter, as the loader lists itself: the binary asks for the left side.
+            Some((left, _)) if left.trim().starts_with('/') => left.split_whitespace().next(),
             Some((_, rest)) => rest.split_whitespace().next(),
             None => line
                 .split_whitespace()

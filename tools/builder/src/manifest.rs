@@ -20,6 +20,8 @@ pub struct Manifest {
     pub ros_version: String,
     pub git_commit: String,
     pub source_date_epoch: u64,
+    /// The Debian release the packages come from (debian.yml).
+    pub debian_suite: String,
     pub kernel: KernelEntry,
     /// Every Debian package, with the parts of the build that use it.
     pub packages: Vec<PackageEntry>,
@@ -94,6 +96,7 @@ pub fn known_artifact(name: &str, output: &Output) -> Artifact {
 
 pub fn build(
     ctx: &Ctx,
+    suite: &str,
     kernel: &Kernel,
     images: &[BuiltImage],
     system: &SystemImage,
@@ -115,6 +118,7 @@ pub fn build(
         ros_version: ctx.version.clone(),
         git_commit: ctx.commit.clone(),
         source_date_epoch: ctx.epoch,
+        debian_suite: suite.to_owned(),
         kernel: KernelEntry {
             flavour_package: kernel.meta.name.clone(),
             flavour_version: kernel.meta.version.clone(),

@@ -183,7 +183,9 @@ pub fn build(args: &BuildArgs) -> Result<()> {
     );
 
     progress.stage("Debian package lists");
-    let apt = Apt::new(&ctx.cache, &Sources::from_env())?;
+    let sources = Sources::load(&ctx.repo, None)?;
+    println!("    Debian {}", sources.suite);
+    let apt = Apt::new(&ctx.cache, &sources)?;
     let refreshed = apt.update(Duration::from_secs(24 * 3600), args.refresh)?;
     println!(
         "    {}",
@@ -305,7 +307,7 @@ pub fn build(args: &BuildArgs) -> Result<()> {
         _ => manifest::artifact(&ctx.dist, name),
     })
     .collect::<Result<Vec<_>>>()?;
-    let manifest = manifest::build(&ctx, &kernel, &built, &system, artifacts);
+    let manifest = manifest::build(&ctx, &sources.suite, &kernel, &built, &system, artifacts);
     manifest::write(&manifest, &ctx.dist.join("manifest.json"))?;
     size_report::print(&manifest, &ctx.dist);
     println!(

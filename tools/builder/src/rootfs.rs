@@ -190,7 +190,20 @@ pub fn copy_overlay(files: &Path, root: &Path) -> Result<()> {
 /// Creates a symlink to busybox for every applet whose path is still free.
 pub fn busybox_links(root: &Path) -> Result<()> {
     let busybox = root.join("usr/bin/busybox");
-    let list = command::output(Command::new(&busybox).arg("--list-full"))?;
+    // Through the image's own loader and libc: the image's Debian may be newer than the host's.
+    let libs = root.join("usr/lib/x86_64-linux-gnu");
+    let loader = libs.join("ld-linux-x86-64.so.2");
+    let list = if loader.exists() {
+        command::output(
+            Command::new(&loader)
+                .arg("--library-path")
+                .arg(&libs)
+                .arg(&busybox)
+                .arg("--list-full"),
+        )?
+    } else {
+        command::output(Command::new(&busybox).arg("--list-full"))?
+    };
     for applet in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let path = root.join(applet);
         if fs::symlink_metadata(&path).is_err() {
