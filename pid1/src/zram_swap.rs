@@ -118,7 +118,7 @@ mod tests {
     fn defaults_and_clamping() {
         let c = ZramConfig::default();
         assert!(c.enabled());
-        assert_eq!((c.percent(), c.algorithm()), (50, "lzo-rle"));
+        assert_eq!((c.percent(), c.algorithm()), (50, "lz4"));
         let c = ZramConfig {
             enabled: Some(false),
             percent: Some(900),

@@ -13,14 +13,14 @@ pub struct ZramConfig {
     /// The swap device's size as a share of RAM, in percent (default 50).
     #[serde(deserialize_with = "opt_num")]
     pub percent: Option<u64>,
-    /// The kernel's compressor name (default `lzo-rle`).
+    /// The kernel's compressor name (default `lz4`).
     #[serde(deserialize_with = "opt_string")]
     pub algorithm: Option<String>,
 }
 
 impl ZramConfig {
     pub const DEFAULT_PERCENT: u64 = 50;
-    pub const DEFAULT_ALGORITHM: &'static str = "lzo-rle";
+    pub const DEFAULT_ALGORITHM: &'static str = "lz4";
 
     pub fn enabled(&self) -> bool {
         self.enabled.unwrap_or(true)
