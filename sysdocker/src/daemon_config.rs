@@ -45,7 +45,11 @@ pub fn daemon_spec_from_config(scope: Scope, config: &DockerConfig) -> DaemonSpe
     set(&mut spec.group, &config.group);
     set(&mut spec.log_driver, &config.log_driver);
     spec.log_opts = config.log_opts.clone();
-    spec.args = config.args.clone();
+    let key = |field: &str| match scope {
+        Scope::System => format!("rancher.system_docker.{field}"),
+        Scope::User => format!("rancher.docker.{field}"),
+    };
+    spec.args = crate::removed_flags::modernize(&key("args"), &config.args);
     let mut extra = Vec::new();
     if config.debug == Some(true) {
         extra.push("--debug".to_string());
@@ -84,7 +88,10 @@ pub fn daemon_spec_from_config(scope: Scope, config: &DockerConfig) -> DaemonSpe
             .iter()
             .map(|r| format!("--insecure-registry={r}")),
     );
-    extra.extend(config.extra_args.iter().cloned());
+    extra.extend(crate::removed_flags::modernize(
+        &key("extra_args"),
+        &config.extra_args,
+    ));
     spec.extra_args = extra;
     spec.tls = config.tls;
     spec.tls_args = config.tls_args.clone();

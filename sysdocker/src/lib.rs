@@ -30,6 +30,7 @@ pub mod includes;
 pub mod interpolate;
 pub mod project;
 pub mod reconcile;
+pub mod removed_flags;
 pub mod scope;
 pub mod service;
 pub mod spec_hash;
