@@ -61,6 +61,12 @@ async fn try_connect(path: &str) -> std::result::Result<Docker, bollard::errors:
     Ok(docker)
 }
 
+/// The daemon's engine version, as `docker version` shows it under Server.
+pub async fn engine_version(client: &DaemonClient) -> Result<String> {
+    let version = client.docker.version().await.map_err(|e| client.err(e))?;
+    Ok(version.version.unwrap_or_else(|| "unknown".into()))
+}
+
 /// True when the daemon at `client` answers a ping within two seconds.
 pub async fn answers(client: &DaemonClient) -> bool {
     matches!(

@@ -70,6 +70,22 @@ pub fn run(args: OsArgs) -> Result<()> {
     }
 }
 
+/// The engine version of the daemon at `host`, or why there is none (a second at most).
+fn engine_version(host: &str) -> String {
+    let asked = async {
+        let client = sysdocker::client::connect(host, Duration::from_secs(1)).await?;
+        sysdocker::client::engine_version(&client).await
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    match rt.map(|rt| rt.block_on(asked)) {
+        Ok(Ok(v)) => format!("Docker Engine {v}"),
+        Ok(Err(e)) => format!("not answering ({e})"),
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
 pub fn require_root(what: &str) -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("{what} needs root: run it with sudo");
@@ -80,6 +96,16 @@ pub fn require_root(what: &str) -> Result<()> {
 fn version() -> Result<()> {
     let info = BootInfo::read()?;
     println!("version: {}", info.version);
+    match nix::sys::utsname::uname() {
+        Ok(u) => println!("kernel: {}", u.release().to_string_lossy()),
+        Err(e) => println!("kernel: unknown ({e})"),
+    }
+    for (name, scope) in [
+        ("system docker", sysdocker::Scope::System),
+        ("user docker", sysdocker::Scope::User),
+    ] {
+        println!("{name}: {}", engine_version(&scope.host_from_env()));
+    }
     let Ok(inst) = Installed::from_info(info) else {
         println!("slot: none (not booted from an installed disk)");
         return Ok(());
