@@ -19,6 +19,7 @@ pub mod issue;
 pub mod logging;
 pub mod loop_device;
 pub mod memory_cgroup;
+pub mod orphan_shim;
 pub mod power;
 pub mod recovery;
 pub mod root_assembly;

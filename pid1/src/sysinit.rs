@@ -75,6 +75,10 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), SysinitError> {
         ..SupervisorOptions::default()
     };
     tl.step("system-docker-start");
+    let exec_root = spec
+        .exec_root
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("/var/run/system-docker"));
     let supervisor = Supervisor::adopt_or_start(spec, options)
         .await
         .map_err(SysinitError::SystemDocker)?;
@@ -128,7 +132,7 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), SysinitError> {
         ))),
         Err(_) => None,
     };
-    watch_until_shutdown(&mut term, &engine, &project, &supervisor).await;
+    watch_until_shutdown(&mut term, &engine, &project, &supervisor, &exec_root).await;
     // The ordered shutdown stops services on purpose; nothing may start them again.
     if let Some(k) = keeper {
         k.abort();
@@ -217,12 +221,17 @@ async fn record_service_times(tl: &mut Timeline, client: &DaemonClient, report: 
     tl.events.sort_by(|a, b| a.t.total_cmp(&b.t));
 }
 
+/// How often the services are brought up after System Docker restarted, and the wait between.
+const RESTORE_TRIES: u32 = 6;
+const RESTORE_RETRY: Duration = Duration::from_secs(5);
+
 /// Restores the services whenever the supervisor had to restart System Docker, until SIGTERM.
 async fn watch_until_shutdown(
     term: &mut tokio::signal::unix::Signal,
     engine: &Engine,
     project: &Project,
     supervisor: &Supervisor,
+    exec_root: &Path,
 ) {
     let mut seen = supervisor.restarts();
     loop {
@@ -243,9 +252,68 @@ async fn watch_until_shutdown(
             tracing::error!(error = %e, "System Docker does not answer after its restart");
             continue;
         }
-        match engine.up(project, Scope::System).await {
-            Ok(report) => log_report(&report),
-            Err(e) => tracing::error!(error = %e, "restoring the services failed"),
+        for attempt in 1..=RESTORE_TRIES {
+            match engine.up(project, Scope::System).await {
+                Ok(report) => {
+                    log_report(&report);
+                    if report.is_ok() {
+                        break;
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "restoring the services failed"),
+            }
+            if attempt == RESTORE_TRIES {
+                break;
+            }
+            clear_leftovers(engine, project, exec_root).await;
+            tracing::warn!(attempt, "restoring the services again in 5 s");
+            tokio::select! {
+                _ = term.recv() => return,
+                _ = tokio::time::sleep(RESTORE_RETRY) => {}
+            }
+        }
+    }
+}
+
+/// A system service the restarted System Docker does not run may still have the old daemon's
+/// shim and processes (see orphan_shim): they go, with its cgroup, before the next try.
+async fn clear_leftovers(engine: &Engine, project: &Project, exec_root: &Path) {
+    let Ok(client) = engine.client(Scope::System).await else {
+        return;
+    };
+    // dockerd starts its containerd there; the shims are told this address.
+    let address = exec_root.join("containerd/containerd.sock");
+    let address = address.to_string_lossy();
+    for service in project
+        .services
+        .values()
+        .filter(|s| s.scope == Scope::System)
+    {
+        let name = service.container_name();
+        let Ok(info) = client.docker.inspect_container(name, None).await else {
+            continue;
+        };
+        if info.state.and_then(|s| s.running).unwrap_or(false) || service.create_only {
+            continue;
+        }
+        let Some(id) = info.id else { continue };
+        let killed = crate::orphan_shim::kill_shims(Path::new("/proc"), &address, &id);
+        let parent = info.host_config.and_then(|h| h.cgroup_parent);
+        if let Some(dir) = crate::stale_cgroup::dir_of(
+            Path::new(crate::stale_cgroup::CGROUP_ROOT),
+            parent.as_deref(),
+            &id,
+        ) {
+            if let Err(e) = crate::stale_cgroup::clear(&dir).await {
+                tracing::warn!(service = name, error = %e, "cannot clear the service's cgroup");
+            }
+        }
+        if killed > 0 {
+            tracing::warn!(
+                service = name,
+                killed,
+                "the old System Docker's shim of the service killed"
+            );
         }
     }
 }
