@@ -73,6 +73,28 @@ fn manifest_matches_the_files() {
         .as_str()
         .unwrap()
         .starts_with("linux-image-"));
+    // The base is Debian 13 (issue 15): kernel 6.12, Docker Engine 26, the CLI and compose.
+    assert_eq!(m["debian_suite"], "trixie");
+    assert!(
+        m["kernel"]["release"]
+            .as_str()
+            .unwrap()
+            .starts_with("6.12."),
+        "{}",
+        m["kernel"]
+    );
+    let version_of = |name: &str| {
+        m["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["version"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("{name} not in the manifest"))
+    };
+    assert!(version_of("docker.io").starts_with("26."));
+    assert!(version_of("docker-cli").starts_with("26."));
+    assert!(version_of("docker-compose").starts_with("2."));
     let names: Vec<&str> = m["artifacts"]
         .as_array()
         .unwrap()

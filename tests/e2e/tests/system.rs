@@ -198,6 +198,81 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
     // `docker ps` in the console never shows the OS.
     assert_eq!(must(&vm, ssh.ok("docker ps -aq | wc -l")).trim(), "0");
 
+    // `ros os version` names the kernel and both engines (issue 15).
+    let version = must(&vm, ssh.ok("sudo ros os version"));
+    for want in [
+        "kernel: 6.12.",
+        "system docker: Docker Engine 26.",
+        "user docker: Docker Engine 26.",
+    ] {
+        assert!(version.contains(want), "{want} not in:\n{version}");
+    }
+    // zram's compressor is one 6.12 has (lzo-rle is gone from its backends).
+    assert!(
+        !vm.serial_log()
+            .contains("keeping zram's default compressor"),
+        "{}",
+        vm.serial_tail(200)
+    );
+    let algorithm = must(&vm, ssh.ok("cat /sys/block/zram0/comp_algorithm"));
+    assert!(algorithm.contains("[lz4]"), "{algorithm}");
+
+    // `docker compose` (issue 15): a two-service project from the locally loaded image, no
+    // registry. The client reaches the server by its service name over the project network.
+    let compose = dir.path().join("compose.yaml");
+    std::fs::write(
+        &compose,
+        format!(
+            "services:\n\
+             \x20 server:\n\
+             \x20   image: {TEST_IMAGE}\n\
+             \x20   command: [sh, -c, 'mkdir -p /www && echo from-the-server > /www/index.html && exec httpd -f -p 8080 -h /www']\n\
+             \x20 client:\n\
+             \x20   image: {TEST_IMAGE}\n\
+             \x20   command: [sleep, '3600']\n\
+             \x20   depends_on: [server]\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    must(&vm, ssh.ok("mkdir -p /home/rancher/pair"));
+    must(
+        &vm,
+        ssh.copy_to(&compose, "/home/rancher/pair/compose.yaml")
+            .map(|_| String::new()),
+    );
+    must(&vm, ssh.ok("cd /home/rancher/pair && docker compose up -d"));
+    let fetched = ssh.eventually(
+        Duration::from_secs(30),
+        "cd /home/rancher/pair && docker compose exec -T client wget -qO- http://server:8080/",
+        |o| o == "from-the-server\n",
+    );
+    assert!(
+        fetched.is_ok(),
+        "{fetched:?}\n{}",
+        must(
+            &vm,
+            ssh.ok("cd /home/rancher/pair && docker compose ps -a; docker compose logs")
+        )
+    );
+    assert_eq!(
+        must(
+            &vm,
+            ssh.ok("docker network ls --format '{{.Name}}' | grep -c '^pair_default$'")
+        )
+        .trim(),
+        "1"
+    );
+    must(&vm, ssh.ok("cd /home/rancher/pair && docker compose down"));
+    assert_eq!(must(&vm, ssh.ok("docker ps -aq | wc -l")).trim(), "0");
+    assert_eq!(
+        must(
+            &vm,
+            ssh.ok("docker network ls --format '{{.Name}}' | grep -c '^pair_default$' || true")
+        )
+        .trim(),
+        "0"
+    );
+
     // PID 1 is ros, and 200 orphans leave no zombie behind.
     assert_eq!(must(&vm, ssh.ok("cat /proc/1/comm")).trim(), "ros-init");
     // PID 1 made the first memory cgroup itself, before any container (memory_cgroup.rs).
