@@ -425,26 +425,53 @@ fn cpio_names(mut data: &[u8]) -> Vec<(String, u32)> {
 
 /// (image, entrypoint and arguments, text the output must contain): Debian 13's versions.
 const SMOKE: &[(&str, &[&str], &[&str])] = &[
-    ("base", &["/bin/sh", "-c", "echo base-ok; ls /bin/ls"], &["base-ok", "/bin/ls"]),
+    (
+        "base",
+        &["/bin/sh", "-c", "echo base-ok; ls /bin/ls"],
+        &["base-ok", "/bin/ls"],
+    ),
     ("udev", &["udevadm", "--version"], &["257"]),
     ("network", &["dhcpcd", "--version"], &["dhcpcd 10.1.0"]),
-    ("ntp", &["chronyd", "--version"], &["chronyd (chrony) version 4.6"]),
+    (
+        "ntp",
+        &["chronyd", "--version"],
+        &["chronyd (chrony) version 4.6"],
+    ),
     // The service is `ros syslogd`, bind-mounted from the host (the system e2e test reads what it
     // gathered); the image itself is busybox and the log directory. busybox 1.37's own syslogd
     // receives nothing from its logger on trixie, so it is not what is checked here.
     (
         "syslog",
-        &["/bin/sh", "-c", "test -d /var/log && echo log-dir-ok; busybox | head -1"],
+        &[
+            "/bin/sh",
+            "-c",
+            "test -d /var/log && echo log-dir-ok; busybox | head -1",
+        ],
         &["log-dir-ok", "BusyBox v1.37"],
     ),
     ("acpid", &["acpid", "--version"], &["acpid-2.0.34"]),
     (
         "console",
-        &["/bin/sh", "-c", "ssh -V; sshd -V; id rancher; agetty --version; sudo -V; ip -V; bash --version"],
-        &["OpenSSH_10.0", "uid=1100(rancher) gid=1100(rancher) groups=1100(rancher),27(sudo),999(docker)", "agetty from util-linux", "Sudo version", "ip utility", "GNU bash"],
+        &[
+            "/bin/sh",
+            "-c",
+            "ssh -V; sshd -V; id rancher; agetty --version; sudo -V; ip -V; bash --version",
+        ],
+        &[
+            "OpenSSH_10.0",
+            "uid=1100(rancher) gid=1100(rancher) groups=1100(rancher),27(sudo),999(docker)",
+            "agetty from util-linux",
+            "Sudo version",
+            "ip utility",
+            "GNU bash",
+        ],
     ),
     // The engine binaries come from the host's /usr at run time (see the squashfs test).
-    ("docker", &["/bin/sh", "-c", "grep ^docker: /etc/group"], &["docker:x:999:"]),
+    (
+        "docker",
+        &["/bin/sh", "-c", "grep ^docker: /etc/group"],
+        &["docker:x:999:"],
+    ),
 ];
 
 #[test]
