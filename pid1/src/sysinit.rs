@@ -253,19 +253,23 @@ async fn watch_until_shutdown(
             continue;
         }
         for attempt in 1..=RESTORE_TRIES {
-            match engine.up(project, Scope::System).await {
+            let failed: Vec<String> = match engine.up(project, Scope::System).await {
                 Ok(report) => {
                     log_report(&report);
                     if report.is_ok() {
                         break;
                     }
+                    report.failures().map(|r| r.name.clone()).collect()
                 }
-                Err(e) => tracing::error!(error = %e, "restoring the services failed"),
-            }
+                Err(e) => {
+                    tracing::error!(error = %e, "restoring the services failed");
+                    Vec::new()
+                }
+            };
             if attempt == RESTORE_TRIES {
                 break;
             }
-            clear_leftovers(engine, project, exec_root).await;
+            clear_leftovers(engine, project, &failed, exec_root).await;
             tracing::warn!(attempt, "restoring the services again in 5 s");
             tokio::select! {
                 _ = term.recv() => return,
@@ -275,9 +279,9 @@ async fn watch_until_shutdown(
     }
 }
 
-/// A system service the restarted System Docker does not run may still have the old daemon's
-/// shim and processes (see orphan_shim): they go, with its cgroup, before the next try.
-async fn clear_leftovers(engine: &Engine, project: &Project, exec_root: &Path) {
+/// A system service the restarted System Docker failed to start may still have the old
+/// daemon's shim and processes (see orphan_shim): they go, with its cgroup, before the next try.
+async fn clear_leftovers(engine: &Engine, project: &Project, failed: &[String], exec_root: &Path) {
     let Ok(client) = engine.client(Scope::System).await else {
         return;
     };
@@ -287,7 +291,7 @@ async fn clear_leftovers(engine: &Engine, project: &Project, exec_root: &Path) {
     for service in project
         .services
         .values()
-        .filter(|s| s.scope == Scope::System)
+        .filter(|s| s.scope == Scope::System && failed.contains(&s.name))
     {
         let name = service.container_name();
         let Ok(info) = client.docker.inspect_container(name, None).await else {
