@@ -1,10 +1,15 @@
-//! The host's first memory cgroup, made by PID 1 before anything else runs.
+//! The host's first cgroups, made by PID 1 before anything else runs.
 //!
 //! The first non-root memory cgroup switches on kernel-memory accounting, and the kernel does
 //! that by live-patching every slab and page allocation site. Left to the first container, the
 //! patching races two busy CPUs (dockerd and runc allocating); under QEMU's TCG that race has
 //! locked both vCPUs up for minutes. Made here, the other CPUs are idle. The group, `ros`, is
 //! kept: removing it would patch the socket-accounting sites back.
+//!
+//! Kernel 6.12 showed the same race for cpuset: runc enabling it for the first container flips
+//! `cpusets_enabled_key` in the page allocator, and under TCG the other vCPU hit the patch's
+//! int3 ("Oops: int3" in get_page_from_freelist, a kernel panic). So every controller the
+//! kernel offers is enabled for the root's children here too, before `ros` is made.
 
 use std::io::ErrorKind;
 use std::path::Path;
@@ -31,12 +36,27 @@ pub fn arm(root: &Path) -> std::io::Result<Armed> {
     if !available.split_whitespace().any(|c| c == "memory") {
         return Ok(Armed::NoMemoryController);
     }
-    std::fs::write(root.join("cgroup.subtree_control"), "+memory")?;
+    let control = root.join("cgroup.subtree_control");
+    std::fs::write(&control, "+memory")?;
+    // One at a time: a controller the kernel will not enable here must not stop the others.
+    for controller in others(&available) {
+        if let Err(e) = std::fs::write(&control, format!("+{controller}")) {
+            tracing::debug!(controller, error = %e, "controller not enabled for the children");
+        }
+    }
     match std::fs::create_dir(root.join(GROUP)) {
         Ok(()) => Ok(Armed::Created),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(Armed::AlreadyThere),
         Err(e) => Err(e),
     }
+}
+
+/// The controllers besides memory that `cgroup.controllers` lists.
+fn others(available: &str) -> Vec<&str> {
+    available
+        .split_whitespace()
+        .filter(|c| *c != "memory")
+        .collect()
 }
 
 /// [`arm`] on the real root; a failure costs only the workaround, so it is logged, not fatal.
@@ -64,8 +84,9 @@ mod tests {
     fn enables_memory_for_children_and_makes_the_group_once() {
         let root = fake_root("cpuset cpu io memory pids\n");
         assert_eq!(arm(root.path()).unwrap(), Armed::Created);
+        // A plain file keeps only the last write; the kernel's file adds each controller.
         let control = std::fs::read_to_string(root.path().join("cgroup.subtree_control")).unwrap();
-        assert_eq!(control, "+memory");
+        assert_eq!(control, "+pids");
         assert!(root.path().join(GROUP).is_dir());
         assert_eq!(arm(root.path()).unwrap(), Armed::AlreadyThere);
     }
@@ -75,6 +96,14 @@ mod tests {
         let root = fake_root("cpu io pids\n");
         assert_eq!(arm(root.path()).unwrap(), Armed::NoMemoryController);
         assert!(!root.path().join(GROUP).exists());
+    }
+
+    #[test]
+    fn every_other_controller_is_enabled_too() {
+        assert_eq!(
+            others("cpuset cpu io memory hugetlb pids rdma misc\n"),
+            ["cpuset", "cpu", "io", "hugetlb", "pids", "rdma", "misc"]
+        );
     }
 
     #[test]
