@@ -186,24 +186,20 @@ pub fn build(ctx: &Ctx, inputs: &InitrdInputs) -> Result<Initrd> {
 
 /// Copies the dynamic loader and libraries `bin` needs, taken from `lib_root`.
 pub(crate) fn copy_libraries(bin: &Path, lib_root: &Path, stage: &Path) -> Result<Vec<String>> {
-    let libs_dir = lib_root.join("usr/lib/x86_64-linux-gnu");
-    let loader = libs_dir.join("ld-linux-x86-64.so.2");
-    // The tree's own loader lists them (its glibc may be newer than the host's, which ldd
-    // would refuse); its paths then name lib_root, which is taken off again.
-    let out = if loader.is_file() {
-        Command::new(&loader)
-            .arg("--library-path")
-            .arg(&libs_dir)
+    // The tree's own loader lists them (`--list`); its paths then name lib_root, which is taken
+    // off again. Without a loader in the tree, the host's ldd.
+    let out = if lib_root
+        .join("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+        .is_file()
+    {
+        crate::rootfs::own_loader(lib_root)
             .arg("--list")
             .arg(bin)
             .output()
-            .with_context(|| format!("cannot run {}", loader.display()))?
     } else {
-        Command::new("ldd")
-            .arg(bin)
-            .output()
-            .context("cannot run ldd")?
-    };
+        Command::new("ldd").arg(bin).output()
+    }
+    .context("cannot list the libraries")?;
     let root_prefix = lib_root.to_string_lossy().trim_end_matches('/').to_owned();
     let text = String::from_utf8_lossy(&out.stdout).replace(&format!("{root_prefix}/"), "/");
     if !out.status.success() || text.contains("statically linked") {

@@ -187,23 +187,24 @@ pub fn copy_overlay(files: &Path, root: &Path) -> Result<()> {
     )
 }
 
+/// A command that runs a program of `root` through `root`'s own loader and libraries (append
+/// the program and its arguments): the tree's glibc may be newer than the host's, whose loader
+/// would refuse its binaries. A tree without a loader gets the program run directly.
+pub fn own_loader(root: &Path) -> Command {
+    let libs = root.join("usr/lib/x86_64-linux-gnu");
+    let loader = libs.join("ld-linux-x86-64.so.2");
+    if !loader.is_file() {
+        return Command::new("env");
+    }
+    let mut cmd = Command::new(loader);
+    cmd.arg("--library-path").arg(libs);
+    cmd
+}
+
 /// Creates a symlink to busybox for every applet whose path is still free.
 pub fn busybox_links(root: &Path) -> Result<()> {
     let busybox = root.join("usr/bin/busybox");
-    // Through the image's own loader and libc: the image's Debian may be newer than the host's.
-    let libs = root.join("usr/lib/x86_64-linux-gnu");
-    let loader = libs.join("ld-linux-x86-64.so.2");
-    let list = if loader.exists() {
-        command::output(
-            Command::new(&loader)
-                .arg("--library-path")
-                .arg(&libs)
-                .arg(&busybox)
-                .arg("--list-full"),
-        )?
-    } else {
-        command::output(Command::new(&busybox).arg("--list-full"))?
-    };
+    let list = command::output(own_loader(root).arg(&busybox).arg("--list-full"))?;
     for applet in list.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let path = root.join(applet);
         if fs::symlink_metadata(&path).is_err() {
