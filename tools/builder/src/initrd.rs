@@ -202,16 +202,17 @@ pub(crate) fn copy_libraries(bin: &Path, lib_root: &Path, stage: &Path) -> Resul
     .context("cannot list the libraries")?;
     let root_prefix = lib_root.to_string_lossy().trim_end_matches('/').to_owned();
     let text = String::from_utf8_lossy(&out.stdout).replace(&format!("{root_prefix}/"), "/");
-    if !out.status.success() || text.contains("statically linked") {
-        // A static(-pie) binary needs no libraries.
-        return Ok(Vec::new());
-    }
+    // Before the exit status: a loader that misses a library may also exit non-zero.
     if let Some(missing) = text.lines().find(|l| l.contains("=> not found")) {
         bail!(
             "{} needs a library ldd cannot find: {}",
             bin.display(),
             missing.trim()
         );
+    }
+    if !out.status.success() || text.contains("statically linked") {
+        // A static(-pie) binary needs no libraries.
+        return Ok(Vec::new());
     }
     let mut libs = Vec::new();
     for line in text.lines() {

@@ -191,13 +191,27 @@ pub fn copy_overlay(files: &Path, root: &Path) -> Result<()> {
 /// the program and its arguments): the tree's glibc may be newer than the host's, whose loader
 /// would refuse its binaries. A tree without a loader gets the program run directly.
 pub fn own_loader(root: &Path) -> Command {
-    let libs = root.join("usr/lib/x86_64-linux-gnu");
-    let loader = libs.join("ld-linux-x86-64.so.2");
-    if !loader.is_file() {
+    // A whole merged-/usr tree, or a staged one (an initramfs) that holds only what the
+    // binaries ask for: the loader where their interpreter path points.
+    let lib_dirs: Vec<PathBuf> = ["usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu"]
+        .iter()
+        .map(|d| root.join(d))
+        .filter(|d| d.is_dir())
+        .collect();
+    let loader = [
+        "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        "usr/lib64/ld-linux-x86-64.so.2",
+        "lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+        "lib64/ld-linux-x86-64.so.2",
+    ]
+    .iter()
+    .map(|l| root.join(l))
+    .find(|l| l.is_file());
+    let (Some(loader), Ok(path)) = (loader, std::env::join_paths(&lib_dirs)) else {
         return Command::new("env");
-    }
+    };
     let mut cmd = Command::new(loader);
-    cmd.arg("--library-path").arg(libs);
+    cmd.arg("--library-path").arg(path);
     cmd
 }
 
