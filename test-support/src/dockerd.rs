@@ -20,6 +20,11 @@ pub struct TestDockerd {
 impl TestDockerd {
     /// Starts dockerd and waits (at most 60 s) until it answers.
     pub fn start() -> std::io::Result<TestDockerd> {
+        Self::start_with(&[])
+    }
+
+    /// [`start`](Self::start) with more dockerd arguments (another `--host`, TLS flags).
+    pub fn start_with(extra: &[&str]) -> std::io::Result<TestDockerd> {
         // Under /tmp: a unix socket path must stay short.
         let dir = tempfile::Builder::new()
             .prefix("ros-dockerd")
@@ -38,6 +43,7 @@ impl TestDockerd {
             .arg("--pidfile")
             .arg(d.join("dockerd.pid"))
             .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().map_err(io("dockerd.log"))?))
             .stderr(Stdio::from(log))
