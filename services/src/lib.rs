@@ -9,3 +9,4 @@ pub mod respawn;
 pub mod runcmd;
 pub mod syslogd;
 pub mod user_docker;
+pub mod user_docker_tls;

@@ -9,6 +9,7 @@ pub mod os;
 pub mod power;
 pub mod service;
 pub mod system_docker;
+pub mod tls;
 pub mod wait_for_docker;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ pub enum Command {
     Install(install::InstallArgs),
     /// The OS version and boot slots: version, list, upgrade, rollback.
     Os(os::OsArgs),
+    /// User Docker's TLS certificates: `ros tls gen` (server), `ros tls gen --client`.
+    Tls(tls::TlsArgs),
     /// Show how long each boot step and service took.
     BootTime(boot_time::BootTimeArgs),
     /// Reboot in order (`-f`: at once).
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(args) => config::run(args),
         Command::Service(args) => service::run(args),
         Command::BootTime(args) => boot_time::run(args),
+        Command::Tls(args) => tls::run(args),
         Command::Install(args) => install::run(args),
         Command::Os(args) => os::run(args),
         Command::Entrypoint(e) => entrypoints::run(e),

@@ -413,6 +413,44 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         "{tables}"
     );
 
+    // Docker TLS (issue 17), turned on as v1's docs do it: User Docker's start issues a CA and
+    // a server certificate, saves them in the config and serves 2376 to clients with a
+    // certificate from that CA only.
+    must(
+        &vm,
+        ssh.ok("sudo ros config set rancher.docker.tls true && sudo system-docker restart docker"),
+    );
+    must(&vm, ssh.ok("sudo ros tls gen --client"));
+    let served = ssh.eventually(
+        Duration::from_secs(60),
+        "docker --tlsverify -H tcp://127.0.0.1:2376 version --format '{{.Server.Version}}'",
+        |o| o.starts_with("26."),
+    );
+    assert!(
+        served.is_ok(),
+        "{served:?}\n{}",
+        must(&vm, ssh.ok("sudo system-docker logs --tail 30 docker 2>&1"))
+    );
+    let refused = must(
+        &vm,
+        ssh.run(
+            "DOCKER_CERT_PATH=/nonexistent docker --tlsverify --tlscacert /home/rancher/.docker/ca.pem \
+             -H tcp://127.0.0.1:2376 version --format '{{.Server.Version}}'",
+        ),
+    );
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("remote error: tls:"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        must(
+            &vm,
+            ssh.ok("sudo stat -c %a /etc/docker/tls/server-key.pem; sudo ros config get rancher.docker.server_cert | grep -c 'BEGIN CERTIFICATE'")
+        ),
+        "600\n1\n"
+    );
+
     // Resilience: every system service SIGKILLed comes back (restart: always), the console
     // included; Docker leaves a killed container stopped, PID 1's keeper starts it again. A user
     // container with a restart policy runs again once User Docker is back.
