@@ -93,6 +93,10 @@ pub fn parse_metadata(body: &[u8]) -> Result<Option<Droplet>, serde_json::Error>
     Ok(Some(Droplet {
         user_data,
         metadata: Metadata {
+            instance_id: doc.get("droplet_id").map(|id| match id {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }),
             hostname,
             ssh_keys,
             network,

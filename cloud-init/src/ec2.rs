@@ -29,9 +29,10 @@ pub(crate) fn probe(ctx: &Ctx) -> Result<Probed, ProbeError> {
     };
 
     let id_url = format!("{base}/latest/meta-data/instance-id");
-    match http.get_text(&id_url, &auth) {
+    let instance_id = match http.get_text(&id_url, &auth) {
         Ok(Some(id)) if !id.is_empty() => {
-            tracing::debug!(instance_id = %id, imds_v2 = token.is_some(), "ec2: metadata service found")
+            tracing::debug!(instance_id = %id, imds_v2 = token.is_some(), "ec2: metadata service found");
+            id
         }
         Ok(_) => {
             return Ok(Probed::NotPresent(format!(
@@ -39,7 +40,7 @@ pub(crate) fn probe(ctx: &Ctx) -> Result<Probed, ProbeError> {
             )))
         }
         Err(e) => return not_this_service(e, "an EC2 metadata service"),
-    }
+    };
 
     let ud_url = format!("{base}/latest/user-data");
     let user_data = http.get(&ud_url, &auth)?;
@@ -65,7 +66,12 @@ pub(crate) fn probe(ctx: &Ctx) -> Result<Probed, ProbeError> {
         }
     }
     Ok(Probed::found(Fetched::from_service(
-        ctx.name, &ud_url, user_data, hostname, ssh_keys,
+        ctx.name,
+        &ud_url,
+        user_data,
+        Some(instance_id),
+        hostname,
+        ssh_keys,
     )))
 }
 

@@ -52,16 +52,18 @@ impl Fetched {
         }
     }
 
-    /// A metadata service's answer: user-data, hostname and keys, no network and no problems
-    /// of its own (EC2, GCE).
+    /// A metadata service's answer: user-data, instance id, hostname and keys, no network and
+    /// no problems of its own (EC2, GCE).
     pub fn from_service(
         source: &str,
         origin: &str,
         raw: Option<Vec<u8>>,
+        instance_id: Option<String>,
         hostname: Option<String>,
         ssh_keys: Vec<String>,
     ) -> Fetched {
         let metadata = Metadata {
+            instance_id: instance_id.filter(|id| !id.trim().is_empty()),
             hostname,
             ssh_keys,
             network: None,

@@ -61,8 +61,14 @@ pub(crate) fn probe(ctx: &Ctx) -> Result<Probed, ProbeError> {
             }
         }
     }
+    let instance_id = String::from_utf8_lossy(&resp.body).trim().to_owned();
     Ok(Probed::found(Fetched::from_service(
-        ctx.name, &ud_url, user_data, hostname, ssh_keys,
+        ctx.name,
+        &ud_url,
+        user_data,
+        Some(instance_id),
+        hostname,
+        ssh_keys,
     )))
 }
 

@@ -128,6 +128,13 @@ pub fn boot_yml(parts: &[Part]) -> Option<Result<String, yaml_serde::Error>> {
     Some(yaml_serde::to_string(&merged).map(|text| format!("#cloud-config\n{text}")))
 }
 
+/// The instance id the last save recorded in `metadata`, if the datasource gave one.
+pub fn saved_instance_id(root: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(paths::metadata(root)).ok()?;
+    let value: yaml_serde::Value = yaml_serde::from_str(&text).ok()?;
+    Metadata::from_value(&value).instance_id
+}
+
 /// The text of the saved `metadata` file, which `os_config::layers` reads back.
 pub fn metadata_text(metadata: &Metadata) -> Result<String, yaml_serde::Error> {
     yaml_serde::to_string(&metadata.to_value())
@@ -237,6 +244,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let ud = user_data::parse("#cloud-config\nrancher:\n  debug: true\n", Path::new("ud"));
         let md = Metadata {
+            instance_id: Some("i-123".into()),
             hostname: Some("md-host".into()),
             ssh_keys: vec!["ssh-rsa AAA k".into()],
             network: None,
@@ -248,6 +256,7 @@ mod tests {
         assert!(loaded.config.rancher.debug);
         assert_eq!(loaded.config.hostname.as_deref(), Some("md-host"));
         assert_eq!(loaded.config.ssh_authorized_keys, vec!["ssh-rsa AAA k"]);
+        assert_eq!(saved_instance_id(root.path()).as_deref(), Some("i-123"));
     }
 
     #[test]

@@ -7,6 +7,10 @@ use yaml_serde::{Mapping, Value};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Metadata {
+    /// The datasource's name for this machine (NoCloud and config drives' `instance-id`,
+    /// OpenStack's `uuid`, DigitalOcean's `droplet_id`, EC2's and GCE's instance id): user-data
+    /// scripts run once per instance id.
+    pub instance_id: Option<String>,
     pub hostname: Option<String>,
     pub ssh_keys: Vec<String>,
     /// A `rancher.network` fragment: `interfaces` (keyed by name or `mac=…`) and `dns`
@@ -20,6 +24,15 @@ impl Metadata {
     pub fn from_value(v: &Value) -> Metadata {
         let str_at = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_owned);
         let hostname = str_at("hostname").or_else(|| str_at("local-hostname"));
+        // DigitalOcean's droplet_id is a number.
+        let instance_id = ["instance-id", "instance_id", "uuid", "droplet_id"]
+            .iter()
+            .find_map(|k| match v.get(*k) {
+                Some(Value::String(s)) => Some(s.trim().to_owned()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            })
+            .filter(|id| !id.is_empty());
         let mut ssh_keys = Vec::new();
         for key in ["public_keys", "public-keys", "ssh_public_keys"] {
             match v.get(key) {
@@ -39,6 +52,7 @@ impl Metadata {
             .filter(|n| n.get("interfaces").is_some() || n.get("dns").is_some())
             .cloned();
         Metadata {
+            instance_id,
             hostname,
             ssh_keys,
             network,
@@ -48,6 +62,9 @@ impl Metadata {
     /// The saved form, which `from_value` reads back.
     pub fn to_value(&self) -> Value {
         let mut m = Mapping::new();
+        if let Some(id) = &self.instance_id {
+            m.insert("instance-id".into(), Value::String(id.clone()));
+        }
         if let Some(h) = &self.hostname {
             m.insert("hostname".into(), Value::String(h.clone()));
         }

@@ -3,6 +3,7 @@
 //! Unlike v1 they run in the background (`ros boot-scripts`, started by console-init), so a
 //! script that waits for Docker does not hold up logins; and once per boot, not again when the
 //! console container restarts. Their output goes to syslog, tagged with the script's name.
+//! User-data scripts (`user_data_scripts`) run first, the same way, once per instance.
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -10,6 +11,8 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
+
+use crate::user_data_scripts;
 
 /// In the order RancherOS v1 ran them.
 pub const SCRIPTS: [&str; 2] = ["/opt/rancher/bin/start.sh", "/etc/rc.local"];
@@ -45,10 +48,28 @@ pub fn first_time_this_boot(mark: &Path) -> bool {
         .is_ok()
 }
 
-/// `ros boot-scripts`: runs each script in turn; returns how many failed.
+/// Whether `ros boot-scripts` has anything to do: a user-data script that has not run for
+/// this instance, or start.sh/rc.local.
+pub fn anything_to_run(root: &Path) -> bool {
+    !user_data_scripts::pending(root).is_empty() || !runnable(&SCRIPTS).is_empty()
+}
+
+/// `ros boot-scripts`: the user-data scripts not yet run for this instance, then start.sh
+/// and rc.local, each in turn; returns how many failed.
 pub fn run() -> usize {
     let log = Arc::new(Syslog::connect(Path::new(SYSLOG_SOCKET)));
-    run_scripts(&runnable(&SCRIPTS), &log)
+    let root = Path::new("/");
+    let mut failed = 0;
+    for script in user_data_scripts::pending(root) {
+        // Recorded first: at most once, even if the script reboots the machine.
+        if let Err(e) = user_data_scripts::mark_ran(root, &script) {
+            failed += 1;
+            tracing::error!(script = %script.display(), error = %e, "cannot record a user-data script as run; not running it");
+            continue;
+        }
+        failed += run_scripts(std::slice::from_ref(&script), &log);
+    }
+    failed + run_scripts(&runnable(&SCRIPTS), &log)
 }
 
 /// Each script runs to completion before the next starts. Output is forwarded until every

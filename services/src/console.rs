@@ -97,8 +97,9 @@ pub fn run() -> Result<(), ConsoleError> {
         });
     }
     // Last, as in RancherOS v1, but in the background: a script that waits for Docker must not
-    // hold up logins. Once per boot, not at every restart of this container.
-    if !boot_scripts::runnable(&boot_scripts::SCRIPTS).is_empty()
+    // hold up logins. Once per boot, not at every restart of this container; user-data
+    // scripts first, once per instance.
+    if boot_scripts::anything_to_run(Path::new("/"))
         && boot_scripts::first_time_this_boot(Path::new(boot_scripts::DONE_MARK))
     {
         let ros = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/bin/ros"));

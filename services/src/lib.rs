@@ -8,5 +8,6 @@ pub mod ntp;
 pub mod respawn;
 pub mod runcmd;
 pub mod syslogd;
+pub mod user_data_scripts;
 pub mod user_docker;
 pub mod user_docker_tls;

@@ -21,12 +21,21 @@ const RUNNING: &[&str] = &[
 ];
 const ONE_SHOTS: &[&str] = &["udev-cold", "cloud-init"];
 
-/// A NoCloud cloud-config exercising the minimal cloud-init: hostname, key, files, runcmd.
+/// NoCloud user-data exercising the minimal cloud-init: hostname, key, files, runcmd, as a
+/// MIME multipart whose second part is a `#!` script (issue 17: it runs once, in the console).
 fn cloud_config(dir: &Path, key: &SshKey) -> std::path::PathBuf {
     let path = dir.join("user-data");
-    let text = format!(
+    let config = format!(
         "#cloud-config\nhostname: ros-e2e\nssh_authorized_keys:\n  - {}\nwrite_files:\n  - path: /home/rancher/from-cloud-init.txt\n    content: \"written by cloud-init\\n\"\n    owner: rancher\n    permissions: \"0640\"\nruncmd:\n  - [touch, /home/rancher/runcmd-list]\n  - echo string > /home/rancher/runcmd-string\nrancher:\n  ntp:\n    servers: []\n",
         key.public
+    );
+    let text = format!(
+        "Content-Type: multipart/mixed; boundary=\"ROS-E2E\"\nMIME-Version: 1.0\n\n\
+         --ROS-E2E\nContent-Type: text/cloud-config\n\n{config}\n\
+         --ROS-E2E\nContent-Type: text/x-shellscript; charset=us-ascii\n\
+         Content-Disposition: attachment; filename=\"hello.sh\"\n\n\
+         #!/bin/sh\necho \"user-data script ran\"\ndate +%s >> /home/rancher/user-script-runs\n\
+         --ROS-E2E--\n"
     );
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
     path
@@ -365,6 +374,21 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
     );
     let _ = ssh.run("sudo system-docker rm -f orphans");
 
+    // The user-data script ran once, in the console, its output in syslog under its name; the
+    // console's restart in this test (resilience, below) does not run it again.
+    let ran = ssh.eventually(
+        Duration::from_secs(60),
+        "cat /home/rancher/user-script-runs | wc -l",
+        |o| o.trim() == "1",
+    );
+    assert!(ran.is_ok(), "{ran:?}");
+    let script_log = must(
+        &vm,
+        ssh.ok("sudo grep 'user-data script ran' /var/log/syslog; sudo cat /var/lib/rancher/conf/scripts.ran"),
+    );
+    assert!(script_log.contains("00-hello.sh["), "{script_log}");
+    assert!(script_log.contains("\nros-nocloud "), "{script_log}");
+
     // syslog gathers several services' messages.
     let syslog = must(&vm, ssh.ok("sudo cat /var/log/syslog"));
     let programs: BTreeSet<&str> = syslog
@@ -498,6 +522,11 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         vm.serial_tail(200)
     );
     assert_eq!(must(&vm, ssh.ok("echo still-here")), "still-here\n");
+    // The console started again twice; the user-data script did not run again.
+    assert_eq!(
+        must(&vm, ssh.ok("wc -l < /home/rancher/user-script-runs")).trim(),
+        "1"
+    );
 
     // ros-sysinit killed (issue 16): PID 1 starts it again, it adopts the running System Docker,
     // the services keep running; the power button below then goes through the new sysinit.
