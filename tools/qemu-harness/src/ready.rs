@@ -44,6 +44,7 @@ pub fn boot_until(builder: &QemuBuilder, pattern: &str, timeout: Duration) -> (Q
         Ok(line) => return (vm, line),
         Err(e @ Error::GuestFrozen { .. }) => {
             eprintln!("ros-e2e: the guest froze; killing it and booting once more: {e}");
+            record_freeze(pattern);
         }
         Err(e) => panic!("{e}"),
     }
@@ -52,6 +53,26 @@ pub fn boot_until(builder: &QemuBuilder, pattern: &str, timeout: Duration) -> (Q
     match vm.wait_for_serial_live(pattern, timeout, FROZEN) {
         Ok(line) => (vm, line),
         Err(e) => panic!("{e}"),
+    }
+}
+
+/// A file (from this variable) that gets one line per freeze: scripts/test prints how many
+/// boots of a whole run needed the second boot, the evidence for keeping it or not.
+pub const FREEZE_LOG_ENV: &str = "ROS_E2E_FREEZE_LOG";
+
+fn record_freeze(pattern: &str) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os(FREEZE_LOG_ENV) else {
+        return;
+    };
+    let line = format!("froze before /{pattern}/\n");
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        eprintln!("ros-e2e: cannot record the freeze in {path:?}: {e}");
     }
 }
 
