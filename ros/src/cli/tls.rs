@@ -42,6 +42,13 @@ pub struct GenArgs {
 }
 
 pub fn run(args: TlsArgs) -> Result<()> {
+    // The CA key is in cloud-config.yml, mode 0600: without root the config reads as empty
+    // and the error would say there is no CA.
+    if args.root == Path::new("/") && !nix::unistd::geteuid().is_root() {
+        anyhow::bail!(
+            "ros tls gen needs root (the CA key is in the config, mode 0600): run it with sudo"
+        );
+    }
     match args.command {
         TlsCommand::Gen(gen) if gen.client => client(&args.root, gen.dir),
         TlsCommand::Gen(gen) => server(&args.root, &gen.hostname, gen.dir),
