@@ -93,9 +93,9 @@ pub fn parse_metadata(body: &[u8]) -> Result<Option<Droplet>, serde_json::Error>
     Ok(Some(Droplet {
         user_data,
         metadata: Metadata {
-            instance_id: doc.get("droplet_id").map(|id| match id {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
+            instance_id: doc.get("droplet_id").and_then(|id| match id {
+                Value::String(s) => Metadata::clean_instance_id(s),
+                other => Metadata::clean_instance_id(&other.to_string()),
             }),
             hostname,
             ssh_keys,

@@ -63,7 +63,7 @@ impl Fetched {
         ssh_keys: Vec<String>,
     ) -> Fetched {
         let metadata = Metadata {
-            instance_id: instance_id.filter(|id| !id.trim().is_empty()),
+            instance_id: instance_id.as_deref().and_then(Metadata::clean_instance_id),
             hostname,
             ssh_keys,
             network: None,

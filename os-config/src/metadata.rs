@@ -28,11 +28,10 @@ impl Metadata {
         let instance_id = ["instance-id", "instance_id", "uuid", "droplet_id"]
             .iter()
             .find_map(|k| match v.get(*k) {
-                Some(Value::String(s)) => Some(s.trim().to_owned()),
-                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(Value::String(s)) => Metadata::clean_instance_id(s),
+                Some(Value::Number(n)) => Metadata::clean_instance_id(&n.to_string()),
                 _ => None,
-            })
-            .filter(|id| !id.is_empty());
+            });
         let mut ssh_keys = Vec::new();
         for key in ["public_keys", "public-keys", "ssh_public_keys"] {
             match v.get(key) {
@@ -57,6 +56,14 @@ impl Metadata {
             ssh_keys,
             network,
         }
+    }
+
+    /// An instance id as every datasource's is kept: trimmed, at most 256 bytes, with no
+    /// control character (it becomes a field of `scripts.ran`); anything else is no id.
+    pub fn clean_instance_id(raw: &str) -> Option<String> {
+        let id = raw.trim();
+        let usable = !id.is_empty() && id.len() <= 256 && !id.chars().any(char::is_control);
+        usable.then(|| id.to_owned())
     }
 
     /// The saved form, which `from_value` reads back.
@@ -149,6 +156,21 @@ fn apply_network(network: &Value, doc: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instance_ids_are_trimmed_and_refused_with_control_characters() {
+        let read = |yaml: &str| Metadata::from_value(&yaml_serde::from_str(yaml).unwrap());
+        assert_eq!(
+            read("instance-id: \" i-1\\n\"\n").instance_id.as_deref(),
+            Some("i-1")
+        );
+        assert_eq!(read("droplet_id: 42\n").instance_id.as_deref(), Some("42"));
+        assert_eq!(read("uuid: \"a\\x7fb\"\n").instance_id, None);
+        assert_eq!(read("instance-id: ''\n").instance_id, None);
+        // What is kept reads back the same from the saved form (the fuzz target's check).
+        let m = read("instance-id: \" i-9 \"\n");
+        assert_eq!(Metadata::from_value(&m.to_value()), m);
+    }
 
     #[test]
     fn keeps_a_single_string_key_and_adds_without_duplicates() {
