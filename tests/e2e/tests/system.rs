@@ -555,7 +555,10 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
     for name in RUNNING {
         assert!(status_of(&list, name).starts_with("Up"), "{name}: {list:?}");
     }
-    must(&vm, ssh.ok("docker ps"));
+    // The docker container is Up before its dockerd answers (TLS files, then dockerd's own
+    // start: about 15 s under TCG), so wait for the daemon itself.
+    let user_docker = ssh.eventually(Duration::from_secs(120), "docker ps -q", |_| true);
+    assert!(user_docker.is_ok(), "User Docker not back: {user_docker:?}");
 
     // The ACPI power button (QEMU's system_powerdown) shuts down in order, console last, even
     // after System Docker was restarted underneath the services. Shares this boot to save one.
