@@ -64,6 +64,7 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), SysinitError> {
         .map_err(SysinitError::Signal)?;
 
     let mut spec = daemon_spec_from_config(Scope::System, &loaded.config.rancher.system_docker);
+    sysdocker::add_proxy_environment(&mut spec, &loaded.config.rancher.network);
     // After PID 1 restarted sysinit, System Docker and the services are still running.
     let served = match sysdocker::supervisor::running_dockerd(&spec) {
         Some(_) => crate::bundled_images::keep_serving(&mut spec),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use os_config::model::DockerConfig;
+use os_config::model::{DockerConfig, NetworkConfig};
 
 use crate::daemon::DaemonSpec;
 use crate::scope::Scope;
@@ -99,6 +99,28 @@ pub fn daemon_spec_from_config(scope: Scope, config: &DockerConfig) -> DaemonSpe
     spec
 }
 
+/// `rancher.network`'s proxy settings in dockerd's environment, so System Docker's pulls go
+/// through the proxy as User Docker's do. Both cases are set (tools disagree); an entry the
+/// section's own `environment` already names wins.
+pub fn add_proxy_environment(spec: &mut DaemonSpec, network: &NetworkConfig) {
+    let proxies = [
+        ("http_proxy", &network.http_proxy),
+        ("https_proxy", &network.https_proxy),
+        ("no_proxy", &network.no_proxy),
+    ];
+    for (key, value) in proxies {
+        let Some(value) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        for name in [key.to_uppercase(), key.to_owned()] {
+            let prefix = format!("{name}=");
+            if !spec.environment.iter().any(|e| e.starts_with(&prefix)) {
+                spec.environment.push(format!("{name}={value}"));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +151,25 @@ mod tests {
         }
         assert!(!args.contains(&"daemon".to_string()));
         assert_eq!(args.last().map(String::as_str), Some("--debug-x"));
+    }
+
+    #[test]
+    fn proxy_settings_reach_the_daemon_environment() {
+        let cfg: DockerConfig = yaml_serde::from_str("environment: ['NO_PROXY=mine']").unwrap();
+        let net: NetworkConfig = yaml_serde::from_str(
+            "http_proxy: 'http://p:3128'\nhttps_proxy: ' '\nno_proxy: localhost",
+        )
+        .unwrap();
+        let mut spec = daemon_spec_from_config(Scope::System, &cfg);
+        add_proxy_environment(&mut spec, &net);
+        assert_eq!(
+            spec.environment,
+            [
+                "NO_PROXY=mine",
+                "HTTP_PROXY=http://p:3128",
+                "http_proxy=http://p:3128",
+                "no_proxy=localhost"
+            ]
+        );
     }
 }

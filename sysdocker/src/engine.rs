@@ -207,7 +207,10 @@ impl Engine {
         };
         let images = ImageLoads::start(
             wanted_images(&graph, &services, &clients),
-            self.options.images.clone(),
+            ImageSources {
+                registry_auths: project.registry_auths.clone(),
+                ..self.options.images.clone()
+            },
         );
         let clients = Arc::new(clients);
         let reports = executor::run(services, &graph, move |service| {

@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 
 use crate::client::DaemonClient;
 use crate::error::{Error, Result};
+use crate::registry_auth::RegistryAuths;
 
 /// Where images may come from when a service names a missing one.
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct ImageSources {
     /// Images that must come from the system image but could not (tag → why): never pulled,
     /// and a service naming one fails at once with the reason.
     pub unavailable: Vec<(String, String)>,
+    /// Credentials sent with pulls (`rancher.registry_auths`).
+    pub registry_auths: RegistryAuths,
 }
 
 impl Default for ImageSources {
@@ -35,6 +38,7 @@ impl Default for ImageSources {
             // Two: under emulation both vCPUs stay busy without starving the services' starts.
             parallel_loads: 2,
             unavailable: Vec::new(),
+            registry_auths: RegistryAuths::default(),
         }
     }
 }
@@ -181,7 +185,7 @@ pub async fn ensure_image(
             "no bundled archive has it and the network is down".into(),
         ));
     } else {
-        pull(client, image, sources.pull_timeout)
+        pull(client, image, sources)
             .await
             .map_err(|e| missing(format!("pulling failed: {e}")))?;
     }
@@ -193,12 +197,15 @@ pub async fn ensure_image(
         .map_err(|e| missing(format!("still absent after loading: {e}")))
 }
 
-async fn pull(client: &DaemonClient, image: &str, timeout: Duration) -> Result<()> {
+/// Pulls `image` with its registry's credentials, if `rancher.registry_auths` has them.
+pub async fn pull(client: &DaemonClient, image: &str, sources: &ImageSources) -> Result<()> {
+    let timeout = sources.pull_timeout;
     let options = bollard::query_parameters::CreateImageOptionsBuilder::default()
         .from_image(image)
         .build();
+    let credentials = sources.registry_auths.for_image(image);
     let run = async {
-        let mut progress = Box::pin(client.docker.create_image(Some(options), None, None));
+        let mut progress = Box::pin(client.docker.create_image(Some(options), None, credentials));
         while let Some(item) = progress.next().await {
             item.map_err(|e| client.err(e))?;
         }

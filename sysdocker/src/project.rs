@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::graph::Graph;
 use crate::includes;
 use crate::interpolate::{fill_environment, interpolate_value};
+use crate::registry_auth::RegistryAuths;
 use crate::scope::Scope;
 use crate::service::{Origin, Service};
 
@@ -24,6 +25,8 @@ pub struct Project {
     /// Everything skipped or suspicious, one line each, naming file/line or service.
     pub warnings: Vec<String>,
     pub environment: IndexMap<String, String>,
+    /// `rancher.registry_auths`, sent with the pulls this set needs.
+    pub registry_auths: RegistryAuths,
 }
 
 /// `rancher.network.{http,https,no}_proxy` as `HTTP_PROXY`/`http_proxy`…, for services that
@@ -76,7 +79,47 @@ impl Project {
                 p.add_include(root, &name);
             }
         }
+        p.remove_disabled(section("disable"));
+        p.read_registry_auths(section("registry_auths"));
         p
+    }
+
+    fn read_registry_auths(&mut self, value: Option<&Value>) {
+        let Some(value) = value.filter(|v| !v.is_null()) else {
+            return;
+        };
+        match yaml_serde::from_value(value.clone()) {
+            Ok(map) => {
+                let (auths, mut warnings) = RegistryAuths::from_config(&map);
+                self.registry_auths = auths;
+                self.warnings.append(&mut warnings);
+            }
+            // serde's message could quote a password; say only where.
+            Err(_) => self.warnings.push(
+                "rancher.registry_auths: not a map of registry to credentials; ignored".into(),
+            ),
+        }
+    }
+
+    /// `rancher.disable`: services that must not run, whatever defined them (RancherOS v1).
+    /// Ordering edges to them are dropped by the graph, so their dependents still start.
+    fn remove_disabled(&mut self, disable: Option<&Value>) {
+        let names: Vec<String> = match disable {
+            Some(Value::Sequence(items)) => items.iter().filter_map(scalar).collect(),
+            Some(v) => scalar(v).into_iter().collect(),
+            None => Vec::new(),
+        };
+        for name in names {
+            if self.services.shift_remove(&name).is_none() {
+                self.warnings.push(format!(
+                    "rancher.disable: {name} is not a service; nothing to disable"
+                ));
+                continue;
+            }
+            if !self.disabled.contains(&name) {
+                self.disabled.push(name);
+            }
+        }
     }
 
     fn add_include(&mut self, root: &Path, name: &str) {
@@ -291,5 +334,23 @@ mod tests {
             p.warnings
         );
         assert!(!p.services.contains_key("bad"));
+    }
+
+    #[test]
+    fn disable_removes_services_and_names_unknown_ones() {
+        let cfg: Value = yaml_serde::from_str(
+            "rancher:\n  services:\n    acpid: {image: a}\n    ntp: {image: n, labels: {io.rancher.os.after: acpid}}\n  disable: [acpid, nosuch]\n",
+        )
+        .unwrap();
+        let p = Project::from_value(&cfg, Path::new("/nonexistent"));
+        assert!(!p.services.contains_key("acpid"));
+        assert_eq!(p.disabled, ["acpid"]);
+        assert_eq!(
+            p.warnings,
+            ["rancher.disable: nosuch is not a service; nothing to disable"]
+        );
+        let all = p.select(None, &[]).unwrap();
+        let graph = Project::graph(&all).unwrap();
+        assert_eq!(graph.order(), ["ntp"]);
     }
 }
