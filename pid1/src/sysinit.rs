@@ -102,11 +102,16 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), SysinitError> {
         .map(|d| (d.tag.clone(), d.reason.clone()))
         .collect();
     let engine = sysdocker::admin::engine_for_root(Path::new("/"), options);
+    // The system preload directory loads before the services, so they may use its images.
+    if let Ok(client) = engine.client(Scope::System).await {
+        sysdocker::preload::load_and_log(client, Path::new("/"), Scope::System).await;
+    }
     let report = engine
         .up(&project, Scope::System)
         .await
         .map_err(SysinitError::Schedule)?;
     log_report(&report);
+    restart_after_cloud_init(&engine, &project, &loaded.config.rancher.restart_services).await;
     if !report.services.is_empty() && report.failures().count() == report.services.len() {
         return Err(SysinitError::NothingStarted);
     }
@@ -121,7 +126,7 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), SysinitError> {
     }
     timeline::save(&tl, &tl_path);
 
-    if announce_ready(&engine, &mut tl).await {
+    if announce_ready(&engine, &mut tl, loaded.config.rancher.preload_wait).await {
         bring_up_user_services(&engine, &project).await;
     }
     timeline::save(&tl, &tl_path);
@@ -146,6 +151,23 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), SysinitError> {
     )
     .await;
     Ok(())
+}
+
+/// `rancher.restart_services`: restarted once the boot's services (cloud-init among them) are up.
+async fn restart_after_cloud_init(engine: &Engine, project: &Project, names: &[String]) {
+    for (name, result) in engine
+        .restart_listed(project, names, Duration::from_secs(10))
+        .await
+    {
+        match result {
+            Ok(()) => {
+                tracing::info!(service = %name, "restarted after cloud-init (rancher.restart_services)")
+            }
+            Err(e) => {
+                tracing::error!(service = %name, error = %e, "rancher.restart_services: not restarted")
+            }
+        }
+    }
 }
 
 fn log_report(report: &UpReport) {
@@ -335,18 +357,28 @@ async fn bring_up_user_services(engine: &Engine, project: &Project) {
 }
 
 /// Waits (bounded) for User Docker, then prints the ready line and writes /etc/issue.
-async fn announce_ready(engine: &Engine, tl: &mut Timeline) -> bool {
-    match engine.client(Scope::User).await {
-        Ok(_) => {}
+/// Waits for User Docker, loads its preload directory (before the ready line only with
+/// `rancher.preload_wait`, as in RancherOS v1; else in the background), then says ready.
+async fn announce_ready(engine: &Engine, tl: &mut Timeline, preload_wait: bool) -> bool {
+    let user = match engine.client(Scope::User).await {
+        Ok(c) => c.clone(),
         Err(_) => {
             match sysdocker::client::connect(&Scope::User.host_from_env(), USER_DOCKER_WAIT).await {
-                Ok(_) => {}
+                Ok(c) => c,
                 Err(e) => {
                     tracing::error!(error = %e, "User Docker did not answer; the system is up without it");
                     return false;
                 }
             }
         }
+    };
+    let preload = async move {
+        sysdocker::preload::load_and_log(&user, Path::new("/"), Scope::User).await;
+    };
+    if preload_wait {
+        preload.await;
+    } else {
+        tokio::spawn(preload);
     }
     tl.step("ready");
     let t = timeline::now();

@@ -330,6 +330,32 @@ impl Engine {
         self.start(project, names).await
     }
 
+    /// `rancher.restart_services` (RancherOS v1): restarts each named system service once,
+    /// after the boot's `up` (so those that started before cloud-init see all it applied).
+    /// One result per name; a name that is no system service is an error of its own.
+    pub async fn restart_listed(
+        &self,
+        project: &Project,
+        names: &[String],
+        timeout: Duration,
+    ) -> Vec<(String, Result<()>)> {
+        let mut out = Vec::new();
+        for name in names {
+            let is_system = project
+                .services
+                .get(name)
+                .is_some_and(|s| s.scope == Scope::System);
+            let result = if is_system {
+                self.restart(project, std::slice::from_ref(name), timeout)
+                    .await
+            } else {
+                Err(Error::UnknownService(name.clone()))
+            };
+            out.push((name.clone(), result));
+        }
+        out
+    }
+
     /// Sends `signal` (e.g. `SIGKILL`) to running services.
     pub async fn kill(&self, project: &Project, names: &[String], signal: &str) -> Result<()> {
         let mut errors = Vec::new();

@@ -28,6 +28,7 @@ pub mod image_loads;
 pub mod images;
 pub mod includes;
 pub mod interpolate;
+pub mod preload;
 pub mod project;
 pub mod reconcile;
 pub mod registry_auth;

@@ -693,3 +693,33 @@ async fn logs_and_reloadconfig() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_listed_restarts_named_system_services_once_and_names_the_rest() {
+    let (engine, client) = system_engine().await;
+    let p = unique_prefix("restart-listed");
+    let yaml = format!(
+        "rancher:\n  services:\n    {p}-net:\n      image: {BUSYBOX}\n      command: sleep 600\n      labels: {{io.rancher.os.scope: system}}\n"
+    );
+    let r = root();
+    let project = project_from_yaml(&yaml, r.path());
+    let report = engine.up(&project, Scope::System).await.unwrap();
+    assert!(report.is_ok(), "{report:#?}");
+    let name = format!("{p}-net");
+    let before = times(&client, &name).await;
+    let results = engine
+        .restart_listed(
+            &project,
+            &[name.clone(), format!("{p}-nosuch")],
+            Duration::from_secs(2),
+        )
+        .await;
+    assert!(results[0].1.is_ok(), "{results:?}");
+    assert!(
+        matches!(&results[1].1, Err(Error::UnknownService(n)) if *n == format!("{p}-nosuch")),
+        "{results:?}"
+    );
+    let after = times(&client, &name).await;
+    assert!(after.running && after.started > before.started);
+    engine.rm(&project, &[name]).await.unwrap();
+}

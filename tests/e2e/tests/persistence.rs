@@ -89,6 +89,13 @@ fn host_mount(vm: &Qemu, ssh: &Ssh, mount_point: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Whether a bundled system image was loaded from an archive (a preload archive does not count).
+fn bundled_archive_loaded(serial: &str) -> bool {
+    serial
+        .lines()
+        .any(|l| l.contains("image archive loaded") && !l.contains("/preload/"))
+}
+
 fn poweroff(vm: &mut Qemu, ssh: &Ssh) {
     let _ = ssh.run("sudo poweroff");
     vm.wait_exit(Duration::from_secs(240))
@@ -132,11 +139,7 @@ fn state_partition_autoformats_a_blank_disk_keeps_home_across_boots_and_survives
         "{}",
         vm.serial_tail(200)
     );
-    assert!(
-        !serial.contains("image archive loaded"),
-        "{}",
-        vm.serial_tail(200)
-    );
+    assert!(!bundled_archive_loaded(&serial), "{}", vm.serial_tail(200));
     assert_eq!(host_mount(&vm, &ssh, "/"), "ext4 /dev/vdb");
     assert_eq!(host_mount(&vm, &ssh, "/tmp"), "tmpfs tmpfs");
     assert!(host_mount(&vm, &ssh, "/usr").starts_with("squashfs /dev/loop"));
@@ -147,6 +150,21 @@ fn state_partition_autoformats_a_blank_disk_keeps_home_across_boots_and_survives
     let host_key = must(
         &vm,
         ssh.ok("sudo cat /var/lib/rancher/ssh/ssh_host_ed25519_key.pub"),
+    );
+    // The preload directories (issue 17): an archive in each loads at the next boot, once.
+    let archive = dir.path().join("busybox.tar");
+    sysdocker::testing::busybox_archive(&archive, BUSYBOX).unwrap_or_else(|e| panic!("{e}"));
+    must(
+        &vm,
+        ssh.copy_to(&archive, "/home/rancher/busybox.tar")
+            .map(|_| String::new()),
+    );
+    must(
+        &vm,
+        ssh.ok(
+            "for d in system-docker docker; do sudo mkdir -p /var/lib/rancher/preload/$d && \
+             sudo cp /home/rancher/busybox.tar /var/lib/rancher/preload/$d/; done",
+        ),
     );
     poweroff(&mut vm, &ssh);
     drop(vm);
@@ -204,11 +222,33 @@ fn state_partition_autoformats_a_blank_disk_keeps_home_across_boots_and_survives
         "{}",
         vm.serial_tail(200)
     );
-    assert!(
-        !serial.contains("image archive loaded"),
-        "{}",
-        vm.serial_tail(200)
+    assert!(!bundled_archive_loaded(&serial), "{}", vm.serial_tail(200));
+
+    for scope in ["system", "user"] {
+        assert!(
+            serial.lines().any(|l| l.contains("preload: loaded")
+                && l.contains(&format!("scope={scope}"))
+                && l.contains("busybox.tar")),
+            "no {scope} preload\n{}",
+            vm.serial_tail(200)
+        );
+    }
+    must(
+        &vm,
+        ssh.ok(&format!(
+            "sudo system-docker image inspect {BUSYBOX} >/dev/null"
+        )),
     );
+    if let Err(last) = ssh.eventually(
+        Duration::from_secs(120),
+        &format!("docker image ls -q {BUSYBOX}"),
+        |o| !o.trim().is_empty(),
+    ) {
+        panic!(
+            "the user preload never loaded: {last}\n{}",
+            vm.serial_tail(200)
+        );
+    }
 
     // The state partition filled from a user container (issue 16): the next boot still reaches
     // ready with ssh (ext4's reserve is the system's, not the containers' root's: see
@@ -218,8 +258,6 @@ fn state_partition_autoformats_a_blank_disk_keeps_home_across_boots_and_survives
         &vm,
         ssh.ok("sudo ros config set rancher.shutdown_timeout 45"),
     );
-    let archive = dir.path().join("busybox.tar");
-    sysdocker::testing::busybox_archive(&archive, BUSYBOX).unwrap_or_else(|e| panic!("{e}"));
     let fill = dir.path().join("fill.sh");
     // fallocate takes most of it without writing (the host's disk image stays sparse); dd the
     // rest: 1 MiB writes, then single blocks for the last few.
@@ -231,14 +269,11 @@ fn state_partition_autoformats_a_blank_disk_keeps_home_across_boots_and_survives
          dd if=/dev/zero of=/h/fill-3 bs=4k 2>/dev/null\nsync\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    for (from, to) in [(&archive, "busybox.tar"), (&fill, "fill.sh")] {
-        must(
-            &vm,
-            ssh.copy_to(from, &format!("/home/rancher/{to}"))
-                .map(|_| String::new()),
-        );
-    }
-    must(&vm, ssh.ok("docker load -i /home/rancher/busybox.tar"));
+    must(
+        &vm,
+        ssh.copy_to(&fill, "/home/rancher/fill.sh")
+            .map(|_| String::new()),
+    );
     // Kept after it exits (no --rm): removing it would free its layer's blocks.
     let _ = ssh.run(&format!(
         "docker run --name filler -v /home/rancher:/h {BUSYBOX} sh /h/fill.sh"
@@ -273,6 +308,13 @@ fn state_partition_autoformats_a_blank_disk_keeps_home_across_boots_and_survives
     assert_eq!(
         must(&vm, ssh.ok("sudo ros config get rancher.shutdown_timeout")).trim(),
         "45"
+    );
+    let serial = vm.serial_log();
+    assert!(
+        !serial.contains("preload: loaded")
+            && serial.contains("preload: archives already loaded, skipped"),
+        "{}",
+        vm.serial_tail(200)
     );
     // Root in the console (CAP_SYS_RESOURCE) takes the reserve as well: now nothing is left.
     // Something on the system may free a block between the fill and the set (a log rotated, a
