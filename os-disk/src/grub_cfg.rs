@@ -13,6 +13,42 @@ pub const KERNEL_ARGS: &str = "ros/kernel-args";
 pub const BASE_ARGS: &str = "console=tty1 console=ttyS0 rancher.state.dev=LABEL=RANCHER_STATE \
     rancher.state.wait panic=10";
 
+/// Characters GRUB's script parser gives a meaning (command separators, variables, quoting,
+/// blocks, comments): an argument holding one could add commands to the menu.
+const GRUB_SPECIAL: &[char] = &[
+    ';', '&', '|', '$', '`', '\'', '"', '\\', '{', '}', '<', '>', '#',
+];
+/// Bound on the whole line; the kernel's own limit on x86 is 2048 bytes with ours.
+pub const MAX_KERNEL_ARGS: usize = 1024;
+
+/// Checks operator kernel arguments before they go into grub.cfg and returns them with
+/// whitespace collapsed. Refuses control characters, GRUB's special characters and overlong lines.
+pub fn check_kernel_args(args: &str) -> Result<String, String> {
+    if let Some(c) = args
+        .chars()
+        .find(|c| c.is_control() && *c != ' ' && *c != '\t')
+    {
+        return Err(format!("the control character {c:?} is not allowed"));
+    }
+    if let Some(c) = args.chars().find(|c| GRUB_SPECIAL.contains(c)) {
+        return Err(format!(
+            "{c:?} is not allowed: GRUB's menu would read it as script (refused: {})",
+            GRUB_SPECIAL.iter().collect::<String>()
+        ));
+    }
+    if !args.is_ascii() {
+        return Err("only ASCII is allowed".into());
+    }
+    let joined = args.split_whitespace().collect::<Vec<_>>().join(" ");
+    if joined.len() > MAX_KERNEL_ARGS {
+        return Err(format!(
+            "{} bytes is longer than the {MAX_KERNEL_ARGS} allowed",
+            joined.len()
+        ));
+    }
+    Ok(joined)
+}
+
 pub fn render(extra_args: &str) -> String {
     let extra = extra_args.split_whitespace().collect::<Vec<_>>().join(" ");
     format!(
@@ -79,5 +115,29 @@ mod tests {
         assert_eq!(cfg.matches("rancher.debug=true quiet\n").count(), 2);
         assert!(cfg.contains("ros.slot=$boot_slot $trial_arg"));
         assert!(cfg.contains("save_env ros_next ros_tries ros_rollback"));
+    }
+
+    #[test]
+    fn kernel_args_that_could_script_grub_are_refused() {
+        assert_eq!(
+            check_kernel_args("  rancher.debug=true\tquiet ").unwrap(),
+            "rancher.debug=true quiet"
+        );
+        assert_eq!(
+            check_kernel_args("rancher.cloud_init.datasources=[ec2,gce] a=b,c").unwrap(),
+            "rancher.cloud_init.datasources=[ec2,gce] a=b,c"
+        );
+        for bad in [
+            "quiet\nmenuentry x",
+            "a; reboot",
+            "x=$ros_slot",
+            "a}",
+            "a # b",
+            "a=\"b c\"",
+            "caf\u{e9}",
+        ] {
+            assert!(check_kernel_args(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(check_kernel_args(&"a".repeat(MAX_KERNEL_ARGS + 1)).is_err());
     }
 }

@@ -19,6 +19,8 @@ pub enum SlotError {
     Bundle(#[from] BundleError),
     #[error(transparent)]
     GrubEnv(#[from] GrubEnvError),
+    #[error("kernel arguments: {0}")]
+    KernelArgs(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -151,13 +153,10 @@ pub fn update_boot_state(
     if rewrite_menu {
         let args_path = mount.dir.join(grub_cfg::KERNEL_ARGS);
         let args = std::fs::read_to_string(&args_path).unwrap_or_default();
-        let cfg = mount.dir.join(grub_cfg::GRUB_CFG);
-        let tmp = cfg.with_extension("new");
-        std::fs::write(&tmp, grub_cfg::render(&args)).map_err(io(&tmp))?;
-        std::fs::File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &cfg).map_err(io(&cfg))?;
+        replace_file(
+            &mount.dir.join(grub_cfg::GRUB_CFG),
+            grub_cfg::render(&args).as_bytes(),
+        )?;
     }
     if after != before {
         after.write_to(&mut env);
@@ -165,6 +164,59 @@ pub fn update_boot_state(
     }
     drop(mount);
     Ok((before, after))
+}
+
+/// The operator's kernel arguments as stored on the ESP (what the menu was last written with).
+pub fn read_kernel_args(esp: &Path, work: &Path) -> Result<String, SlotError> {
+    let mount = TempMount::new(esp, "vfat", &work.join("esp-ro"), true)?;
+    let path = mount.dir.join(grub_cfg::KERNEL_ARGS);
+    let args = match std::fs::read_to_string(&path) {
+        Ok(a) => a.trim().to_string(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io(&path)(e)),
+    };
+    drop(mount);
+    Ok(args)
+}
+
+/// Replaces the operator's kernel arguments (checked by `grub_cfg::check_kernel_args`) and
+/// rewrites the menu with them; returns the previous ones. Each file is written whole beside
+/// the old one, synced, then renamed over it: a cut write leaves the old menu, which boots.
+/// The stored arguments go first, so every later menu rewrite (an upgrade) carries them.
+pub fn write_kernel_args(esp: &Path, work: &Path, args: &str) -> Result<String, SlotError> {
+    let args = grub_cfg::check_kernel_args(args).map_err(SlotError::KernelArgs)?;
+    let mount = TempMount::new(esp, "vfat", &work.join("esp"), false)?;
+    let args_path = mount.dir.join(grub_cfg::KERNEL_ARGS);
+    let previous = std::fs::read_to_string(&args_path)
+        .map(|a| a.trim().to_string())
+        .unwrap_or_default();
+    replace_file(&args_path, args.as_bytes())?;
+    replace_file(
+        &mount.dir.join(grub_cfg::GRUB_CFG),
+        grub_cfg::render(&args).as_bytes(),
+    )?;
+    drop(mount);
+    Ok(previous)
+}
+
+/// Writes `path.new`, syncs it, renames it over `path`, and syncs the directory.
+fn replace_file(path: &Path, content: &[u8]) -> Result<(), SlotError> {
+    let tmp = path.with_extension("new");
+    let written = std::fs::write(&tmp, content)
+        .and_then(|()| std::fs::File::open(&tmp))
+        .and_then(|f| f.sync_all());
+    if let Err(e) = written {
+        // A full ESP must not keep a half file that takes the room of the next try.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&tmp)(e));
+    }
+    std::fs::rename(&tmp, path).map_err(io(path))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|f| f.sync_all())
+            .map_err(io(dir))?;
+    }
+    Ok(())
 }
 
 /// Reads the boot state without changing anything.

@@ -363,3 +363,36 @@ fn completion_scripts() {
         );
     }
 }
+
+/// `ros config boot-args` needs an installed system; kernel arguments that GRUB would read as
+/// script are refused by `ros install -a` before the disk is looked at.
+#[test]
+fn boot_args_need_an_install_and_install_refuses_scripted_arguments() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root (both commands check it first)");
+        return;
+    }
+    let r = Root::new();
+    let out = r.ros(&["boot-args", "get"]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("works on an installed system"), "{said}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_ros"))
+        .args([
+            "install",
+            "-d",
+            "/dev/nonexistent-disk",
+            "-f",
+            "-a",
+            "quiet; reboot",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("--append: ';' is not allowed") && said.contains("nothing was written"),
+        "{said}"
+    );
+}

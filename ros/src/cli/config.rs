@@ -66,6 +66,9 @@ pub enum ConfigCommand {
         #[arg(short = 'i', long = "input")]
         input: Option<PathBuf>,
     },
+    /// The installed system's kernel arguments: `get`, or `set ARGS…` (next boot).
+    #[command(name = "boot-args", subcommand)]
+    BootArgs(super::boot_args::BootArgsCommand),
 }
 
 pub fn run(args: ConfigArgs) -> Result<()> {
@@ -85,6 +88,7 @@ pub fn run(args: ConfigArgs) -> Result<()> {
         }
         ConfigCommand::Validate { input } => validate(input.as_deref()),
         ConfigCommand::Images { input } => images(root, input.as_deref()),
+        ConfigCommand::BootArgs(command) => super::boot_args::run(command),
     }
 }
 

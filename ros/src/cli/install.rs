@@ -39,6 +39,8 @@ pub const WORK: &str = "/run/ros/install";
 
 pub fn run(args: InstallArgs) -> Result<()> {
     super::os::require_root("ros install")?;
+    let kernel_args = os_disk::grub_cfg::check_kernel_args(&args.append)
+        .map_err(|e| anyhow::anyhow!("--append: {e}; nothing was written"))?;
     if let Some(cc) = &args.cloud_config {
         check_cloud_config(cc)?;
     }
@@ -86,7 +88,7 @@ pub fn run(args: InstallArgs) -> Result<()> {
         source,
         version,
         cloud_config: args.cloud_config.clone(),
-        kernel_args: args.append.clone(),
+        kernel_args,
         boot_code,
         work: PathBuf::from(WORK),
     };

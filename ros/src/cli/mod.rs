@@ -1,5 +1,6 @@
 //! The `ros` command line: clap definitions and dispatch into the crates.
 
+pub mod boot_args;
 pub mod boot_time;
 pub mod completion;
 pub mod config;

@@ -500,12 +500,32 @@ fn install_from_the_iso_under_uefi_at_512m_then_everything_survives_a_reboot() {
     let (mut vm, ssh) = boot_ready(disk_boot(&disk, true), &key.private);
     assert_eq!(must(&vm, ssh.ok("hostname")).trim(), "installed-uefi");
     leave_file_container_and_value(&vm, &ssh, dir.path(), 45);
+    // Kernel arguments changed after install (issue 17): refused when GRUB would read them as
+    // script, applied from the next boot otherwise.
+    let refused = ssh
+        .run("sudo ros config boot-args set 'e2e.x=1;reboot'")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!refused.status.success());
+    let said = must(
+        &vm,
+        ssh.ok("sudo ros config boot-args set e2e.boot_args=1 rancher.debug=false"),
+    );
+    assert!(said.contains("next boot"), "{said}");
     reboot_by(&mut vm, &ssh, "sudo reboot");
     drop(vm);
 
-    // 3. The disk under UEFI again: all three survived.
+    // 3. The disk under UEFI again: all three survived, and the new kernel arguments apply.
     let (vm, ssh) = boot_ready(disk_boot(&disk, true), &key.private);
     assert_file_container_and_value_kept(&vm, &ssh, 45);
+    let cmdline = must(&vm, ssh.ok("cat /proc/cmdline"));
+    assert!(
+        cmdline.contains("e2e.boot_args=1 rancher.debug=false") && !cmdline.contains("e2e.x"),
+        "{cmdline}"
+    );
+    assert_eq!(
+        must(&vm, ssh.ok("sudo ros config boot-args get")).trim(),
+        "e2e.boot_args=1 rancher.debug=false"
+    );
 }
 
 /// On slot A with slot B never written: an unsigned bundle and a plain http:// URL are refused
