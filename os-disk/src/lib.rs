@@ -21,6 +21,7 @@ pub mod grub_cfg;
 pub mod grubenv;
 pub mod install;
 pub mod layout;
+pub mod release_index;
 pub mod signing;
 pub mod slot_write;
 pub mod tools;

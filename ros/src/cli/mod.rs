@@ -8,6 +8,7 @@ pub mod entrypoints;
 pub mod install;
 pub mod os;
 pub mod power;
+pub mod releases;
 pub mod service;
 pub mod system_docker;
 pub mod tls;

@@ -30,13 +30,19 @@ pub struct OsArgs {
 pub enum OsCommand {
     /// The running version and slot, what boots next, and the last rollback.
     Version,
-    /// The two boot slots and the version each holds.
-    List,
+    /// The two boot slots and the version each holds, then the releases that
+    /// `rancher.upgrade.url`'s list offers.
+    List {
+        /// Accept a plain http:// release list.
+        #[arg(long)]
+        insecure_url: bool,
+    },
     /// Write a bundle to the inactive slot and boot it on trial.
     Upgrade {
-        /// The bundle: a file, or an https:// URL to download first.
+        /// The bundle: a file, or an https:// URL to download first. Without it, the newest
+        /// release of `rancher.upgrade.url`'s list.
         #[arg(short = 'i', long = "image")]
-        image: String,
+        image: Option<String>,
         /// Accept a plain http:// URL (no transport security; the signature is still checked).
         #[arg(long)]
         insecure_url: bool,
@@ -59,13 +65,18 @@ pub enum OsCommand {
 pub fn run(args: OsArgs) -> Result<()> {
     match args.command {
         OsCommand::Version => version(),
-        OsCommand::List => list(),
+        OsCommand::List { insecure_url } => list(insecure_url),
         OsCommand::Upgrade {
             image,
             insecure_url,
             force,
             no_reboot,
-        } => upgrade(&image, insecure_url, force, no_reboot),
+        } => {
+            let Some(image) = image.or(newest_release(insecure_url)?) else {
+                return Ok(());
+            };
+            upgrade(&image, insecure_url, force, no_reboot)
+        }
         OsCommand::Rollback { force, no_reboot } => rollback(force, no_reboot),
     }
 }
@@ -159,7 +170,32 @@ fn humantime_secs(unix: u64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-fn list() -> Result<()> {
+/// The newest release's bundle URL from `rancher.upgrade.url`, or `None` (said why) when the
+/// running version is already the newest.
+fn newest_release(insecure_url: bool) -> Result<Option<String>> {
+    let Some(url) = super::releases::configured_url(Path::new("/")) else {
+        bail!("no bundle given: pass -i FILE|URL, or set rancher.upgrade.url to a release list (docs/install.md)");
+    };
+    let index = super::releases::fetch_configured(&url, insecure_url)?;
+    let Some(newest) = index.newest() else {
+        bail!("{url} lists no usable release; nothing was written");
+    };
+    let running = BootInfo::read().map(|i| i.version).unwrap_or_default();
+    if index.is_current(&running) {
+        println!(
+            "ros {running} is running; the newest release in {url} is {}: nothing to do.",
+            newest.version
+        );
+        return Ok(None);
+    }
+    println!(
+        "newest release in {url}: {} ({})",
+        newest.version, newest.url
+    );
+    Ok(Some(newest.url.clone()))
+}
+
+fn list(insecure_url: bool) -> Result<()> {
     let inst = Installed::detect()?;
     let state = inst.boot_state().ok();
     for slot in [Slot::A, Slot::B] {
@@ -180,6 +216,23 @@ fn list() -> Result<()> {
             }
         }
         println!("{slot}  {version:<20} {}", notes.join(", "));
+    }
+    if let Some(url) = super::releases::configured_url(Path::new("/")) {
+        println!("releases in {url}:");
+        // The slots are shown whatever the list does; a list that cannot be read is a warning.
+        match super::releases::fetch_configured(&url, insecure_url) {
+            Ok(index) => {
+                for r in &index.releases {
+                    let mark = if r.version.to_string() == inst.info.version {
+                        "  (running)"
+                    } else {
+                        ""
+                    };
+                    println!("  {:<20} {}{mark}", r.version.to_string(), r.url);
+                }
+            }
+            Err(e) => eprintln!("warning: {e:#}"),
+        }
     }
     Ok(())
 }
