@@ -20,6 +20,7 @@ pub mod container_files;
 pub mod container_spec;
 pub mod daemon;
 pub mod daemon_config;
+pub mod docker_engines;
 pub mod engine;
 pub mod error;
 pub mod executor;

@@ -97,6 +97,14 @@ fn engine_version(host: &str) -> String {
     }
 }
 
+/// [`require_root`] when acting on the running system (`--root /`); tests use another root.
+pub fn require_root_under(root: &Path, what: &str) -> Result<()> {
+    if root == Path::new("/") {
+        return require_root(what);
+    }
+    Ok(())
+}
+
 pub fn require_root(what: &str) -> Result<()> {
     if !nix::unistd::geteuid().is_root() {
         bail!("{what} needs root: run it with sudo");

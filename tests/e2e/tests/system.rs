@@ -474,6 +474,23 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         ),
         "600\n1\n"
     );
+    // The engine (issue 17): the build's one engine runs and is recorded on User Docker's data;
+    // a v1 engine name is refused, naming what ships.
+    let engines = must(&vm, ssh.ok("sudo ros engine list"));
+    assert!(
+        engines.starts_with("docker-26.")
+            && engines
+                .lines()
+                .next()
+                .is_some_and(|l| l.ends_with("enabled, last ran on the data, default")),
+        "{engines}"
+    );
+    let v1 = must(&vm, ssh.run("sudo ros engine switch docker-1.12.6 -f"));
+    assert!(
+        !v1.status.success()
+            && String::from_utf8_lossy(&v1.stderr).contains("docker-1.12.6 is not shipped"),
+        "{v1:?}"
+    );
 
     // Resilience: every system service SIGKILLed comes back (restart: always), the console
     // included; Docker leaves a killed container stopped, PID 1's keeper starts it again. A user

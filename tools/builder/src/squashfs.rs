@@ -152,6 +152,7 @@ pub fn build(
             os_config.display()
         );
     }
+    write_engine_list(&share, &packages)?;
     fs::write(
         share.join("build.json"),
         serde_json::to_string_pretty(&serde_json::json!({
@@ -225,4 +226,27 @@ pub fn mksquashfs(dir: &Path, out: &Path, compression: &str, epoch: u64) -> Resu
     // mksquashfs refuses SOURCE_DATE_EPOCH together with the explicit times above.
     cmd.env_remove("SOURCE_DATE_EPOCH");
     command::run(&mut cmd).context("mksquashfs")
+}
+/// `usr/share/ros/engines.yml` (sysdocker::docker_engines): the Docker Engine this image
+/// carries, named after its Debian version. Debian 13 carries one; the list is the mechanism
+/// another would join.
+fn write_engine_list(share: &Path, packages: &[Package]) -> Result<()> {
+    let Some(docker) = packages.iter().find(|p| p.name == "docker.io") else {
+        println!("    warning: no docker.io in the system image; no engine list");
+        return Ok(());
+    };
+    let list = sysdocker::docker_engines::EngineList {
+        engines: vec![sysdocker::docker_engines::DockerEngine {
+            name: sysdocker::docker_engines::engine_name(&docker.version),
+            version: docker.version.clone(),
+            dockerd: "/usr/sbin/dockerd".into(),
+            default: true,
+        }],
+    };
+    let text = format!(
+        "# Written by the build: the Docker Engines this system image ships (ros engine list).\n{}",
+        yaml_serde::to_string(&list)?
+    );
+    fs::write(share.join("engines.yml"), text).context("add engines.yml")?;
+    Ok(())
 }
