@@ -86,8 +86,13 @@ pub fn write_archive_to<W: Write>(
             continue;
         }
         let dir = format!("{}/", hex_part(layer.diff_id()));
-        size += header(out, &dir, 0, EntryType::Directory, created_epoch).map_err(err())?;
-        size += header(out, name, layer.size(), EntryType::Regular, created_epoch).map_err(err())?;
+        size = size
+            .saturating_add(
+                header(out, &dir, 0, EntryType::Directory, created_epoch).map_err(err())?,
+            )
+            .saturating_add(
+                header(out, name, layer.size(), EntryType::Regular, created_epoch).map_err(err())?,
+            );
         let mut counted = Counted {
             inner: &mut *out,
             count: 0,
@@ -112,26 +117,32 @@ pub fn write_archive_to<W: Write>(
                 });
             }
         }
-        size += layer.size() + pad(out, layer.size()).map_err(err())?;
+        size = size
+            .saturating_add(layer.size())
+            .saturating_add(pad(out, layer.size()).map_err(err())?);
     }
     for (name, data) in [
         (config_name.as_str(), &config_json),
         ("manifest.json", &manifest),
     ] {
-        size += header(
-            out,
-            name,
-            data.len() as u64,
-            EntryType::Regular,
-            created_epoch,
-        )
-        .map_err(err())?;
+        size = size.saturating_add(
+            header(
+                out,
+                name,
+                data.len() as u64,
+                EntryType::Regular,
+                created_epoch,
+            )
+            .map_err(err())?,
+        );
         out.write_all(data).map_err(err())?;
-        size += data.len() as u64 + pad(out, data.len() as u64).map_err(err())?;
+        size = size
+            .saturating_add(data.len() as u64)
+            .saturating_add(pad(out, data.len() as u64).map_err(err())?);
     }
     // End of archive: two zero blocks.
     out.write_all(&[0u8; 1024]).map_err(err())?;
-    size += 1024;
+    size = size.saturating_add(1024);
     Ok(ImageInfo {
         id,
         size,
@@ -148,9 +159,9 @@ struct Counted<'a, W: Write> {
 impl<W: Write> Write for Counted<'_, W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.count += n as u64;
+        self.count = self.count.saturating_add(n as u64);
         if let Some(hash) = &mut self.hash {
-            hash.update(&buf[..n]);
+            hash.update(buf.get(..n).unwrap_or(buf));
         }
         Ok(n)
     }
@@ -185,7 +196,7 @@ fn header<W: Write>(
 }
 
 fn pad<W: Write>(out: &mut W, size: u64) -> std::io::Result<u64> {
-    let padding = (512 - size % 512) % 512;
+    let padding = 512u64.saturating_sub(size % 512) % 512;
     out.write_all(&vec![0u8; padding as usize])?;
     Ok(padding)
 }

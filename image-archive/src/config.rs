@@ -93,5 +93,8 @@ impl ImageConfig {
 }
 
 pub(crate) fn rfc3339(epoch: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(epoch)).to_string()
+    let t = UNIX_EPOCH
+        .checked_add(Duration::from_secs(epoch))
+        .unwrap_or(UNIX_EPOCH);
+    humantime::format_rfc3339_seconds(t).to_string()
 }

@@ -87,23 +87,29 @@ pub fn hex(digest: &str) -> &str {
 fn short_link(chain_id: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("ros-overlay2-link {chain_id}").as_bytes());
-    base32(&digest[..16])
+    base32(digest.get(..16).unwrap_or(&digest))
 }
 
 fn base32(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    // `& 31` keeps every index in range; `get` only satisfies the no-panic lint.
+    let symbol = |v: u32| {
+        ALPHABET
+            .get((v & 31) as usize)
+            .map_or('A', |&c| char::from(c))
+    };
     let mut out = String::new();
     let (mut buffer, mut bits) = (0u32, 0u32);
     for &b in bytes {
         buffer = (buffer << 8) | u32::from(b);
-        bits += 8;
+        bits = bits.saturating_add(8);
         while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+            bits = bits.saturating_sub(5);
+            out.push(symbol(buffer >> bits));
         }
     }
     if bits > 0 {
-        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+        out.push(symbol(buffer << 5u32.saturating_sub(bits)));
     }
     out
 }

@@ -137,7 +137,7 @@ struct CountingSink(u64);
 
 impl Write for CountingSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0 += buf.len() as u64;
+        self.0 = self.0.saturating_add(buf.len() as u64);
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {

@@ -5,6 +5,13 @@
 //! [`docker_store`] writes the same images as System Docker's ready-made image store: a
 //! directory per layer, shared by the images that use it, served read-only at boot.
 
+// PID 1 reads the image store through docker_store; the same rules as its own crates.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+#![cfg_attr(not(test), deny(clippy::expect_used))]
+#![cfg_attr(not(test), deny(clippy::panic))]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 mod archive;
 mod config;
 pub mod docker_store;
