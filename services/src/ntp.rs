@@ -37,6 +37,9 @@ pub fn config(servers: &[String]) -> String {
         out.push_str(&format!("server {s} iburst\n"));
     }
     out.push_str("driftfile /var/lib/chrony/chrony.drift\nmakestep 1.0 3\nrtcsync\n");
+    // No command port (UDP 323): chronyc still works over chronyd's unix socket as root, and
+    // nothing but sshd and the DHCP client listens (docs/security.md).
+    out.push_str("cmdport 0\n");
     out
 }
 
@@ -68,6 +71,7 @@ mod tests {
         let c = super::config(&["10.0.0.1".into(), "ntp.example".into()]);
         assert!(c.contains("server 10.0.0.1 iburst\nserver ntp.example iburst\n"));
         assert!(super::config(&[]).contains("No servers configured"));
+        assert!(c.ends_with("cmdport 0\n"), "{c}");
     }
 
     #[test]

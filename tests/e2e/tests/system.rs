@@ -54,6 +54,33 @@ fn listening_tcp_ports(tables: &str) -> BTreeSet<u16> {
         .collect()
 }
 
+/// Local ports of UDP sockets that take datagrams from anyone (remote address unset): the UDP
+/// form of listening.
+fn bound_udp_ports(tables: &str) -> BTreeSet<u16> {
+    tables
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (local, remote) = (f.get(1)?, f.get(2)?);
+            let unset = remote
+                .rsplit_once(':')
+                .is_some_and(|(addr, port)| port == "0000" && addr.chars().all(|c| c == '0'));
+            let port = local.rsplit(':').next()?;
+            unset.then(|| u16::from_str_radix(port, 16).ok())?
+        })
+        .collect()
+}
+
+#[test]
+fn bound_udp_ports_skip_connected_sockets() {
+    let tables = "  sl  local_address rem_address   st
+ 1: 00000000:0044 00000000:0000 07 0
+ 2: 0100007F:0143 00000000:0000 07 0
+ 3: 0F02000A:D431 0202000A:007B 01 0
+";
+    assert_eq!(bound_udp_ports(tables), BTreeSet::from([68, 323]));
+}
+
 #[test]
 fn listening_ports_are_read_from_the_kernel_tables() {
     let tables = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1\n   1: 0F02000A:0016 0202000A:C350 01 00000000:00000000 00:00000000 00000000     0        0 2 1\n  sl  local_address                         remote_address                        st\n   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 0\n   1: 0100007F:0944 00000000:0000 0A 0\n";
@@ -436,6 +463,9 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         BTreeSet::from([22]),
         "{tables}"
     );
+    // On UDP only the DHCP client's port 68: chronyd's command port is off (cmdport 0).
+    let udp = must(&vm, ssh.ok("cat /proc/net/udp /proc/net/udp6"));
+    assert_eq!(bound_udp_ports(&udp), BTreeSet::from([68]), "{udp}");
 
     // Docker TLS (issue 17), turned on as v1's docs do it: User Docker's start issues a CA and
     // a server certificate, saves them in the config and serves 2376 to clients with a
