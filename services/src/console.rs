@@ -86,9 +86,12 @@ pub fn run() -> Result<(), ConsoleError> {
     }
     // In the background once sshd answers, once per boot: a hanging command cannot lock out
     // ssh, and a console restart does not run the commands again.
-    if !cfg.runcmd.is_empty()
-        && boot_scripts::first_time_this_boot(Path::new(super::runcmd::DONE_MARK))
-    {
+    let runcmd_first = !cfg.runcmd.is_empty()
+        && boot_scripts::first_time_this_boot(Path::new(super::runcmd::DONE_MARK));
+    if !cfg.runcmd.is_empty() && !runcmd_first {
+        tracing::info!("runcmd already ran this boot; not again");
+    }
+    if runcmd_first {
         let ros = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/bin/ros"));
         programs.push(Program {
             name: "runcmd".into(),

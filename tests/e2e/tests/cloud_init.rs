@@ -73,6 +73,7 @@ write_files:
     container: ntp
     content: "into the ntp container\n"
 runcmd:
+  - [sh, -c, "if grep -q ':0016 00000000:0000 0A' /proc/net/tcp; then echo listening; else echo not-listening; fi > /home/rancher/runcmd-sshd"]
   - [sh, -c, "echo list-form > /home/rancher/runcmd-list"]
   - "false"
   - sleep 100000
@@ -160,16 +161,25 @@ rancher:
         |o| o == "list-form\nstring-form\n",
     );
     assert!(ran.is_ok(), "runcmd: {ran:?}\n{}", vm.serial_tail(100));
+    // The first command saw sshd's listening socket: runcmd waited for it.
+    assert_eq!(
+        must(&vm, ssh.ok("cat /home/rancher/runcmd-sshd")).trim(),
+        "listening"
+    );
     let log = must(&vm, ssh.ok("sudo system-docker logs console 2>&1"));
     assert!(log.contains("command timed out; killed"), "{log}");
-    // Once per boot: a console restart does not run it again.
+    // Once per boot: a console restart does not run it again. The restarted console says it
+    // skipped runcmd before it starts sshd; the count is read after the commands' own time
+    // (the timeout, 5 s) has passed twice over.
     let _ = ssh.run("sudo system-docker restart console");
-    let count = ssh.eventually(
+    let skipped = ssh.eventually(
         Duration::from_secs(120),
-        "sleep 10; cat /home/rancher/runcmd-count",
-        |o| !o.is_empty(),
+        "sudo system-docker logs console 2>&1 | grep -c 'runcmd already ran this boot' || true",
+        |o| o.trim() == "1",
     );
-    assert_eq!(count.as_deref(), Ok("ran\n"), "runcmd ran again");
+    assert!(skipped.is_ok(), "{skipped:?}\n{}", vm.serial_tail(60));
+    let count = must(&vm, ssh.ok("sleep 10; cat /home/rancher/runcmd-count"));
+    assert_eq!(count, "ran\n", "runcmd ran again");
 
     // The dotted sysctl, the module, the swap device.
     assert_eq!(
