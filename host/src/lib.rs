@@ -21,6 +21,7 @@ pub mod deadline;
 pub mod fs_probe;
 #[cfg(feature = "http")]
 pub mod http_client;
+pub mod hypervisor;
 pub mod kernel_modules;
 pub mod modules_dep;
 pub mod mount_namespace;

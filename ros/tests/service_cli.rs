@@ -300,3 +300,76 @@ fn system_docker_runs_the_docker_cli_on_the_system_socket() {
         .unwrap();
     assert_eq!(ok(&out), format!("{BUSYBOX}\n"));
 }
+
+/// Serves `files` (path → body) on loopback to every request, 404 for anything else.
+fn serve_files(files: Vec<(String, String)>) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 2048];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let reply = match files.iter().find(|(p, _)| *p == path) {
+                Some((_, body)) => format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                ),
+                None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_string(),
+            };
+            let _ = s.write_all(reply.as_bytes());
+        }
+    });
+    port
+}
+
+/// `rancher.repositories` (issue 17): an index on a loopback server lists its services in
+/// `ros service list`; `enable NAME` takes the repository's definition, which then runs.
+#[test]
+fn repository_services_are_listed_enabled_and_run() {
+    let d = daemon();
+    let p = unique_prefix("repo");
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let name = format!("{p}-svc");
+    let port = serve_files(vec![
+        (
+            "/repo/index.yml".into(),
+            format!("services:\n  - {name}\n  - {{name: {p}-other}}\n"),
+        ),
+        (
+            format!("/repo/{name}.yml"),
+            format!("{name}:\n  image: {BUSYBOX}\n  command: sleep 600\n  stop_signal: SIGKILL\n  labels: {{io.rancher.os.scope: system}}\n"),
+        ),
+    ]);
+    write(
+        &cloud_config(r),
+        &format!(
+            "rancher:\n  repositories:\n    test: {{url: 'http://127.0.0.1:{port}/repo'}}\n    gone: {{url: 'http://127.0.0.1:9/x'}}\n"
+        ),
+    );
+    let out = ros(d, r, &["list"]);
+    let listed = ok(&out);
+    assert!(
+        listed.contains(&format!("disabled {name:<24} (repository test)")),
+        "{listed}"
+    );
+    assert!(listed.contains(&format!("{p}-other")), "{listed}");
+    let warned = String::from_utf8_lossy(&out.stderr);
+    assert!(warned.contains("rancher.repositories.gone:"), "{warned}");
+
+    let url = format!("http://127.0.0.1:{port}/repo/{name}.yml");
+    assert_eq!(
+        ok(&ros(d, r, &["enable", &name])),
+        format!("enabled {url}\n")
+    );
+    assert_eq!(ok(&ros(d, r, &["up", &name])), format!("{name}: created\n"));
+    assert!(
+        state(d, &name).starts_with("running"),
+        "{}",
+        state(d, &name)
+    );
+    ok(&ros(d, r, &["rm", &name]));
+}

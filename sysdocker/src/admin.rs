@@ -79,6 +79,96 @@ fn check_fragment(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `ros service enable NAME|PATH|URL`: a URL is fetched once into the cache first. A bare NAME
+/// that no bundled or local definition has, but a `rancher.repositories` index lists, is
+/// enabled as that repository's URL for it. Returns the include name set and whether the
+/// config changed.
+pub async fn enable_named(root: &Path, name: &str) -> Result<(String, bool)> {
+    if !includes::is_url(name) && !includes::is_path(name) && includes::resolve(root, name).is_err()
+    {
+        let (found, _) = repository_services(root).await;
+        if let Some(s) = found.into_iter().find(|s| s.name == name) {
+            let changed = enable(root, &s.url).await?;
+            return Ok((s.url, changed));
+        }
+    }
+    Ok((name.to_owned(), enable(root, name).await?))
+}
+
+/// A service a `rancher.repositories` index lists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepositoryService {
+    pub name: String,
+    /// The repository's key in `rancher.repositories`.
+    pub repository: String,
+    /// `<repository url>/<name>.yml`, the include name it is enabled under.
+    pub url: String,
+}
+
+/// Every service of every `rancher.repositories` index (`<url>/index.yml`: `services:` a list
+/// of names), and one warning per repository that could not be read.
+pub async fn repository_services(root: &Path) -> (Vec<RepositoryService>, Vec<String>) {
+    let repositories = os_config::load(root).config.rancher.repositories;
+    let mut found = Vec::new();
+    let mut warnings = Vec::new();
+    for (key, repo) in repositories {
+        let Some(base) = repo.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) else {
+            warnings.push(format!("rancher.repositories.{key}: no url"));
+            continue;
+        };
+        let base = base.trim_end_matches('/');
+        let index_url = format!("{base}/index.yml");
+        let names = match fetch(&index_url)
+            .await
+            .and_then(|b| index_names(&b, &index_url))
+        {
+            Ok(n) => n,
+            Err(e) => {
+                warnings.push(format!("rancher.repositories.{key}: {e}"));
+                continue;
+            }
+        };
+        for name in names {
+            found.push(RepositoryService {
+                url: format!("{base}/{name}.yml"),
+                name,
+                repository: key.clone(),
+            });
+        }
+    }
+    (found, warnings)
+}
+
+/// The names of an index: `services: [a, b]` or `services: [{name: a}, …]`. Names that could
+/// leave the repository's directory in a URL are refused.
+fn index_names(body: &[u8], url: &str) -> Result<Vec<String>> {
+    let bad = |m: String| Error::Config(format!("{url}: {m}"));
+    let doc: Value = yaml_serde::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    let Some(Value::Sequence(items)) = doc.get("services") else {
+        return Err(bad("no `services:` list".into()));
+    };
+    let mut names = Vec::new();
+    for item in items {
+        let name = match item {
+            Value::String(s) => s.clone(),
+            other => match other.get("name") {
+                Some(Value::String(s)) => s.clone(),
+                _ => continue,
+            },
+        };
+        let safe = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && !name.starts_with('.');
+        if !safe {
+            return Err(bad(format!("service name {name:?} is not a plain name")));
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
 /// `ros service enable NAME|PATH|URL`: a URL is fetched once into the cache first.
 /// Returns whether the config changed.
 pub async fn enable(root: &Path, name: &str) -> Result<bool> {
@@ -162,7 +252,10 @@ pub fn known_services(root: &Path, project: &Project) -> Vec<KnownService> {
     out
 }
 
-/// Fetches a service definition over HTTP(S), bounded to 30 s.
+/// Largest service definition or repository index fetched.
+const MAX_FETCH_BYTES: usize = 1 << 20;
+
+/// Fetches a service definition over HTTP(S), bounded to 30 s and 1 MiB.
 async fn fetch(url: &str) -> Result<Vec<u8>> {
     let client = host::http_client::asynchronous(&host::http_client::Settings {
         timeout: Some(std::time::Duration::from_secs(30)),
@@ -175,9 +268,24 @@ async fn fetch(url: &str) -> Result<Vec<u8>> {
         .await
         .and_then(|r| r.error_for_status())
         .map_err(|e| Error::Config(format!("fetching {url}: {e}")))?;
-    let bytes = resp
-        .bytes()
+    let too_big = || Error::Config(format!("{url}: larger than {MAX_FETCH_BYTES} bytes"));
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_FETCH_BYTES as u64)
+    {
+        return Err(too_big());
+    }
+    let mut resp = resp;
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
         .await
-        .map_err(|e| Error::Config(format!("fetching {url}: {e}")))?;
-    Ok(bytes.to_vec())
+        .map_err(|e| Error::Config(format!("fetching {url}: {e}")))?
+    {
+        if body.len().saturating_add(chunk.len()) > MAX_FETCH_BYTES {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

@@ -67,7 +67,11 @@ impl Project {
                 p.add(&name, def.clone(), Origin::Config, None);
             }
         }
-        if let Some(Value::Mapping(includes)) = section("services_include") {
+        let includes = section("services_include");
+        if let Some(service) = hypervisor_service(root, section("hypervisor_service"), includes) {
+            p.add_include(root, service);
+        }
+        if let Some(Value::Mapping(includes)) = includes {
             for (name, enabled) in includes {
                 let Some(name) = scalar(name) else { continue };
                 if !matches!(enabled, Value::Bool(true))
@@ -264,6 +268,24 @@ impl Project {
     }
 }
 
+/// `rancher.hypervisor_service: true`: the guest agent of the hypervisor under `root`'s DMI,
+/// unless `services_include` already names it (enabled or not: the operator's word wins).
+fn hypervisor_service(
+    root: &Path,
+    flag: Option<&Value>,
+    includes: Option<&Value>,
+) -> Option<&'static str> {
+    let on = flag
+        .and_then(scalar)
+        .is_some_and(|v| os_config::truthiness::is_true(&v));
+    if !on {
+        return None;
+    }
+    let service = host::hypervisor::detect(root)?.guest_service()?;
+    let named = includes.and_then(|i| i.get(service)).is_some();
+    (!named).then_some(service)
+}
+
 fn scalar(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
@@ -334,6 +356,39 @@ mod tests {
             p.warnings
         );
         assert!(!p.services.contains_key("bad"));
+    }
+
+    #[test]
+    fn hypervisor_service_enables_the_matching_guest_agent() {
+        let root = tempfile::tempdir().unwrap();
+        let dmi = root.path().join("sys/class/dmi/id");
+        std::fs::create_dir_all(&dmi).unwrap();
+        std::fs::write(dmi.join("sys_vendor"), "QEMU\n").unwrap();
+        let services = root.path().join(includes::BUNDLED_DIR);
+        std::fs::create_dir_all(&services).unwrap();
+        std::fs::write(
+            services.join("qemu-guest-agent.yml"),
+            "qemu-guest-agent: {image: qga}\n",
+        )
+        .unwrap();
+        let yaml = |s: &str| -> Value { yaml_serde::from_str(s).unwrap() };
+        let on = Project::from_value(&yaml("rancher: {hypervisor_service: true}"), root.path());
+        assert!(
+            on.services.contains_key("qemu-guest-agent"),
+            "{:?}",
+            on.warnings
+        );
+        let off = Project::from_value(&yaml("rancher: {hypervisor_service: false}"), root.path());
+        assert!(!off.services.contains_key("qemu-guest-agent"));
+        // The operator's explicit `false` wins over detection.
+        let vetoed = Project::from_value(
+            &yaml(
+                "rancher: {hypervisor_service: true, services_include: {qemu-guest-agent: false}}",
+            ),
+            root.path(),
+        );
+        assert!(!vetoed.services.contains_key("qemu-guest-agent"));
+        assert_eq!(vetoed.disabled, ["qemu-guest-agent"]);
     }
 
     #[test]

@@ -89,6 +89,9 @@ pub struct RancherConfig {
     pub ntp: NtpConfig,
     #[serde(deserialize_with = "flag")]
     pub preload_wait: bool,
+    /// Enable the guest agent of the hypervisor the machine runs under (RancherOS v1).
+    #[serde(deserialize_with = "flag")]
+    pub hypervisor_service: bool,
     /// Boot straight into the recovery shell.
     #[serde(deserialize_with = "flag")]
     pub recovery: bool,

@@ -42,6 +42,10 @@ pub struct ShutdownArgs {
     pub force: bool,
     /// When: `now` or `+0`; delayed shutdowns are not supported.
     pub when: Option<String>,
+    /// A message for logged-in users (`shutdown -P +0 "hypervisor initiated shutdown"`, as
+    /// qemu-ga runs it): logged, not broadcast.
+    #[arg(trailing_var_arg = true)]
+    pub message: Vec<String>,
 }
 
 pub fn run(action: PowerAction, args: &PowerArgs) -> Result<()> {
@@ -58,6 +62,9 @@ pub fn run_shutdown(args: &ShutdownArgs) -> Result<()> {
         if !matches!(when, "now" | "+0" | "0") {
             bail!("delayed shutdown ({when}) is not supported; use `shutdown now`");
         }
+    }
+    if !args.message.is_empty() {
+        tracing::info!(message = %args.message.join(" "), "shutdown");
     }
     let action = if args.reboot {
         PowerAction::Reboot
@@ -91,6 +98,12 @@ mod tests {
         let a = ShutdownArgs::try_parse_from(["shutdown", "-r", "-f"]).unwrap();
         assert!(a.reboot && a.force);
         assert!(ShutdownArgs::try_parse_from(["shutdown", "--bogus"]).is_err());
+        // qemu-ga's guest-shutdown.
+        let a =
+            ShutdownArgs::try_parse_from(["shutdown", "-P", "+0", "hypervisor initiated shutdown"])
+                .unwrap();
+        assert!(a.poweroff && a.when.as_deref() == Some("+0"));
+        assert_eq!(a.message, ["hypervisor initiated shutdown"]);
         let delayed = ShutdownArgs::try_parse_from(["shutdown", "-h", "+5"]).unwrap();
         assert!(run_shutdown(&delayed)
             .unwrap_err()

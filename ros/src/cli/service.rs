@@ -141,7 +141,8 @@ async fn dispatch(args: ServiceArgs) -> Result<()> {
     match &args.command {
         ServiceCommand::List => list(&args, &root).await,
         ServiceCommand::Enable { name } => {
-            let changed = admin::enable(&root, name).await?;
+            let (name, changed) = admin::enable_named(&root, name).await?;
+            let name = &name;
             println!(
                 "{} {name}",
                 if changed {
@@ -279,12 +280,16 @@ async fn dispatch(args: ServiceArgs) -> Result<()> {
 async fn list(args: &ServiceArgs, root: &Path) -> Result<()> {
     let project = admin::load_project(root);
     let known = admin::known_services(root, &project);
+    let (from_repositories, warnings) = admin::repository_services(root).await;
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
     // Listing must work on a machine whose daemons are down: states are best effort.
     let status = engine(args, Duration::from_secs(2))
         .status(&project)
         .await
         .unwrap_or_default();
-    for k in known {
+    for k in &known {
         let states: Vec<String> = k
             .services
             .iter()
@@ -308,6 +313,15 @@ async fn list(args: &ServiceArgs, root: &Path) -> Result<()> {
             k.name,
             state
         )
+    }
+    // Repository services not enabled yet (an enabled one is listed above by its URL).
+    for s in from_repositories {
+        if !known.iter().any(|k| k.name == s.url || k.name == s.name) {
+            println!(
+                "{:<8} {:<24} (repository {})",
+                "disabled", s.name, s.repository
+            );
+        }
     }
     Ok(())
 }

@@ -137,7 +137,19 @@ fn manifest_matches_the_files() {
         .collect();
     assert_eq!(
         images,
-        ["base", "udev", "network", "ntp", "syslog", "acpid", "console", "docker"]
+        [
+            "base",
+            "udev",
+            "network",
+            "ntp",
+            "syslog",
+            "acpid",
+            "console",
+            "docker",
+            "qemu-guest-agent",
+            "open-vm-tools",
+            "kernel-headers"
+        ]
     );
     for i in m["images"].as_array().unwrap() {
         let path = d.dir().join(i["file"].as_str().unwrap());
@@ -471,6 +483,26 @@ const SMOKE: &[(&str, &[&str], &[&str])] = &[
         "docker",
         &["/bin/sh", "-c", "grep ^docker: /etc/group"],
         &["docker:x:999:"],
+    ),
+    // The catalogue (issue 17).
+    (
+        "qemu-guest-agent",
+        &["/usr/bin/qemu-ga", "--version"],
+        &["QEMU Guest Agent"],
+    ),
+    (
+        "open-vm-tools",
+        &["/usr/bin/vmtoolsd", "--version"],
+        &["VMware Tools daemon, version"],
+    ),
+    (
+        "kernel-headers",
+        &[
+            "/bin/sh",
+            "-c",
+            "ls /usr/lib/modules/*/build/Makefile && ls /usr/src",
+        ],
+        &["/build/Makefile", "linux-headers-"],
     ),
 ];
 

@@ -134,7 +134,7 @@ fn state_partition_autoformats_a_blank_disk_keeps_home_across_boots_and_survives
     // The images are served from the system image on a persistent store too: none is loaded.
     assert!(
         serial.contains(
-            "bundled images served from the system image (nothing loaded) images=8 stale=0"
+            "bundled images served from the system image (nothing loaded) images=11 stale=0"
         ),
         "{}",
         vm.serial_tail(200)
@@ -213,7 +213,7 @@ fn state_partition_autoformats_a_blank_disk_keeps_home_across_boots_and_survives
         .unwrap_or_default()
         .to_owned();
     assert!(
-        images.contains("images=8 stale=0"),
+        images.contains("images=11 stale=0"),
         "{images}\n{}",
         vm.serial_tail(200)
     );

@@ -215,7 +215,8 @@ pub fn build(args: &BuildArgs) -> Result<()> {
     system_modules.extend(optional_modules);
 
     progress.stage("system images");
-    let (shared, defs) = spec::read_images(&ctx.repo.join("images"))?;
+    let (shared, mut defs) = spec::read_images(&ctx.repo.join("images"))?;
+    spec::fill_kernel_release(&mut defs, &kernel.release);
     let built = images::build(&ctx, &apt, &shared, &defs)?;
 
     progress.stage("boot code (GRUB for BIOS and UEFI)");
@@ -229,6 +230,7 @@ pub fn build(args: &BuildArgs) -> Result<()> {
         modules: &system_modules,
         runtime_modules: &runtime_modules,
         boot_code: &boot_code,
+        catalogue: &spec::catalogue(&defs),
     };
     let system = squashfs::build(&ctx, &apt, &shared, &system_spec, &inputs)?;
 

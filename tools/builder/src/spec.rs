@@ -161,6 +161,27 @@ pub fn read_images(images_dir: &Path) -> Result<(SharedSpec, Vec<ImageDef>)> {
     Ok((shared, defs))
 }
 
+/// What an image's package list writes for the kernel's `uname -r` (kernel-headers).
+pub const KERNEL_RELEASE: &str = "{kernel_release}";
+
+/// Puts the built kernel's release into every package name that asks for it.
+pub fn fill_kernel_release(defs: &mut [ImageDef], release: &str) {
+    for def in defs {
+        for p in &mut def.spec.packages {
+            *p = p.replace(KERNEL_RELEASE, release);
+        }
+    }
+}
+
+/// The catalogue: (image name, its `service.yml`) for each image folder that has one. The
+/// system image ships them as `usr/share/ros/services/<name>.yml` (`ros service list`).
+pub fn catalogue(defs: &[ImageDef]) -> Vec<(String, PathBuf)> {
+    defs.iter()
+        .map(|d| (d.name.clone(), d.dir.join("service.yml")))
+        .filter(|(_, f)| f.is_file())
+        .collect()
+}
+
 /// Module names from a list file: one per line, `#` comments and blank lines ignored.
 pub fn read_list(path: &Path) -> Result<Vec<String>> {
     let text = fs::read_to_string(path).with_context(|| format!("read {}", path.display()))?;

@@ -46,6 +46,8 @@ pub struct SystemInputs<'a> {
     pub runtime_modules: &'a [String],
     /// GRUB's boot code (see `boot_code`), installed at `BOOT_CODE_DIR`.
     pub boot_code: &'a BootCode,
+    /// Catalogue services: (name, compose file), shipped in usr/share/ros/services.
+    pub catalogue: &'a [(String, PathBuf)],
 }
 
 pub fn build(
@@ -95,6 +97,9 @@ pub fn build(
         key.file(&os_config)?;
     }
     key.json(&ctx.trusted_keys)?;
+    for (name, file) in inputs.catalogue {
+        key.text(name).file(file)?;
+    }
     for file in boot_code_files(inputs.boot_code) {
         key.file(file)?;
     }
@@ -153,6 +158,13 @@ pub fn build(
         );
     }
     write_engine_list(&share, &packages)?;
+    // The service catalogue (sysdocker::includes::BUNDLED_DIR): listed, not enabled.
+    let services = share.join("services");
+    fs::create_dir_all(&services)?;
+    for (name, file) in inputs.catalogue {
+        fs::copy(file, services.join(format!("{name}.yml")))
+            .with_context(|| format!("add catalogue service {}", file.display()))?;
+    }
     fs::write(
         share.join("build.json"),
         serde_json::to_string_pretty(&serde_json::json!({
