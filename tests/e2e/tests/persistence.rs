@@ -250,6 +250,18 @@ fn state_partition_autoformats_a_blank_disk_keeps_home_across_boots_and_survives
         );
     }
 
+    // A catalogue service enabled and brought up by hand (issue 17): kernel-headers copies the
+    // running kernel's headers to /opt/kernel-headers, on the state partition.
+    must(
+        &vm,
+        ssh.ok("sudo ros service enable kernel-headers && sudo ros service up kernel-headers"),
+    );
+    let headers = must(
+        &vm,
+        ssh.ok("r=$(uname -r); ls /opt/kernel-headers/usr/src/linux-headers-$r/Makefile && readlink /opt/kernel-headers/lib/modules/$r/build"),
+    );
+    assert!(headers.contains("/usr/src/linux-headers-"), "{headers}");
+
     // The state partition filled from a user container (issue 16): the next boot still reaches
     // ready with ssh (ext4's reserve is the system's, not the containers' root's: see
     // pid1/src/state_partition/mount.rs), and once root has taken the reserve too, `ros

@@ -26,7 +26,7 @@ const ONE_SHOTS: &[&str] = &["udev-cold", "cloud-init"];
 fn cloud_config(dir: &Path, key: &SshKey) -> std::path::PathBuf {
     let path = dir.join("user-data");
     let config = format!(
-        "#cloud-config\nhostname: ros-e2e\nssh_authorized_keys:\n  - {}\nwrite_files:\n  - path: /home/rancher/from-cloud-init.txt\n    content: \"written by cloud-init\\n\"\n    owner: rancher\n    permissions: \"0640\"\nruncmd:\n  - [touch, /home/rancher/runcmd-list]\n  - echo string > /home/rancher/runcmd-string\nrancher:\n  ntp:\n    servers: []\n",
+        "#cloud-config\nhostname: ros-e2e\nssh_authorized_keys:\n  - {}\nwrite_files:\n  - path: /home/rancher/from-cloud-init.txt\n    content: \"written by cloud-init\\n\"\n    owner: rancher\n    permissions: \"0640\"\nruncmd:\n  - [touch, /home/rancher/runcmd-list]\n  - echo string > /home/rancher/runcmd-string\nrancher:\n  hypervisor_service: true\n  ntp:\n    servers: []\n",
         key.public
     );
     let text = format!(
@@ -87,6 +87,39 @@ fn listening_ports_are_read_from_the_kernel_tables() {
     assert_eq!(listening_tcp_ports(tables), BTreeSet::from([22, 2372]));
 }
 
+/// Asks the guest agent on `socket` to answer `guest-sync` (id 4242) then `guest-ping`,
+/// retrying until `limit`; the last error otherwise.
+fn guest_agent_pings(socket: &Path, limit: Duration) -> Result<(), String> {
+    use std::io::{BufRead, BufReader, Write};
+    let deadline = std::time::Instant::now() + limit;
+    let mut last = String::from("never tried");
+    while std::time::Instant::now() < deadline {
+        let attempt = || -> Result<(), String> {
+            let mut s =
+                std::os::unix::net::UnixStream::connect(socket).map_err(|e| e.to_string())?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .map_err(|e| e.to_string())?;
+            s.write_all(b"{\"execute\":\"guest-sync\",\"arguments\":{\"id\":4242}}\n{\"execute\":\"guest-ping\"}\n")
+                .map_err(|e| e.to_string())?;
+            let mut lines = BufReader::new(s).lines();
+            let mut seen = Vec::new();
+            while let Some(Ok(line)) = lines.next() {
+                seen.push(line.clone());
+                if line.contains("\"return\": {}") || line.contains("\"return\":{}") {
+                    return Ok(());
+                }
+            }
+            Err(format!("no ping answer; read {seen:?}"))
+        };
+        match attempt() {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    Err(last)
+}
+
 /// `name → status` from System Docker.
 fn system_containers(vm: &Qemu, ssh: &Ssh) -> Vec<(String, String)> {
     must(
@@ -111,10 +144,21 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
     let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let key = SshKey::generate().unwrap_or_else(|e| panic!("{e}"));
+    // QEMU's guest agent port, as libvirt adds it; rancher.hypervisor_service enables the agent.
+    let qga = dir.path().join("qga.sock");
     let builder = Qemu::builder()
         .iso(dist().iso())
         .memory(512)
-        .cloud_config(cloud_config(dir.path(), &key));
+        .cloud_config(cloud_config(dir.path(), &key))
+        .arg("-device")
+        .arg("virtio-serial-pci,id=vser0")
+        .arg("-chardev")
+        .arg(&format!(
+            "socket,id=qga0,path={},server=on,wait=off",
+            qga.display()
+        ))
+        .arg("-device")
+        .arg("virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0");
     let (mut vm, ssh) = boot_ready(builder, &key.private);
 
     // Every default service runs; one-shots exited 0; volume containers were only created.
@@ -132,6 +176,31 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         status_of(&list, "system-volumes").starts_with("Created"),
         "{list:?}"
     );
+
+    // The catalogue (issue 17): on QEMU, rancher.hypervisor_service started the guest agent,
+    // which answers the host on its virtio-serial port; the other two are listed, off.
+    if let Err(e) = guest_agent_pings(&qga, Duration::from_secs(120)) {
+        panic!(
+            "the guest agent never answered: {e}\n{list:?}\n{}",
+            must(
+                &vm,
+                ssh.ok("sudo system-docker logs --tail 20 qemu-guest-agent 2>&1")
+            )
+        );
+    }
+    let catalogue = must(&vm, ssh.ok("sudo ros service list"));
+    for (state, name) in [
+        ("enabled", "qemu-guest-agent"),
+        ("disabled", "open-vm-tools"),
+        ("disabled", "kernel-headers"),
+    ] {
+        assert!(
+            catalogue
+                .lines()
+                .any(|l| l.starts_with(state) && l.split_whitespace().nth(1) == Some(name)),
+            "{state} {name}:\n{catalogue}"
+        );
+    }
 
     // syslog and ntp are not privileged and hold only the capabilities they need (issue 16).
     assert_eq!(
