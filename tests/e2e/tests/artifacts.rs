@@ -487,7 +487,7 @@ const SMOKE: &[(&str, &[&str], &[&str])] = &[
     // The catalogue (issue 17).
     (
         "qemu-guest-agent",
-        &["/usr/bin/qemu-ga", "--version"],
+        &["/usr/sbin/qemu-ga", "--version"],
         &["QEMU Guest Agent"],
     ),
     (

@@ -216,7 +216,11 @@ pub fn build(args: &BuildArgs) -> Result<()> {
 
     progress.stage("system images");
     let (shared, mut defs) = spec::read_images(&ctx.repo.join("images"))?;
-    spec::fill_kernel_release(&mut defs, &kernel.release);
+    // The flavour is the metapackage's tail: linux-image-cloud-amd64 → cloud-amd64.
+    let flavour = kernel_package
+        .strip_prefix("linux-image-")
+        .unwrap_or(&kernel_package);
+    spec::fill_kernel_release(&mut defs, &kernel.release, flavour);
     let built = images::build(&ctx, &apt, &shared, &defs)?;
 
     progress.stage("boot code (GRUB for BIOS and UEFI)");

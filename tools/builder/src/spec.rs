@@ -161,15 +161,31 @@ pub fn read_images(images_dir: &Path) -> Result<(SharedSpec, Vec<ImageDef>)> {
     Ok((shared, defs))
 }
 
-/// What an image's package list writes for the kernel's `uname -r` (kernel-headers).
+/// What an image's package names write for the kernel's `uname -r` (kernel-headers).
 pub const KERNEL_RELEASE: &str = "{kernel_release}";
+/// ... and for that release without its flavour (`6.12.118+deb13` of `…-cloud-amd64`), the
+/// name of the flavour-independent packages (`linux-headers-<abi>-common`, `linux-kbuild-<abi>`).
+pub const KERNEL_ABI: &str = "{kernel_abi}";
 
-/// Puts the built kernel's release into every package name that asks for it.
-pub fn fill_kernel_release(defs: &mut [ImageDef], release: &str) {
+/// Puts the built kernel's release (and ABI) into every package name that asks for it.
+pub fn fill_kernel_release(defs: &mut [ImageDef], release: &str, flavour: &str) {
+    let abi = release
+        .strip_suffix(&format!("-{flavour}"))
+        .unwrap_or(release);
+    let fill = |p: &str| p.replace(KERNEL_RELEASE, release).replace(KERNEL_ABI, abi);
     for def in defs {
-        for p in &mut def.spec.packages {
-            *p = p.replace(KERNEL_RELEASE, release);
+        for p in def
+            .spec
+            .packages
+            .iter_mut()
+            .chain(def.spec.exclude.iter_mut())
+        {
+            *p = fill(p);
         }
+        def.spec.extract = std::mem::take(&mut def.spec.extract)
+            .into_iter()
+            .map(|(k, v)| (fill(&k), v))
+            .collect();
     }
 }
 
