@@ -72,8 +72,13 @@ pub fn run(args: OsArgs) -> Result<()> {
             force,
             no_reboot,
         } => {
-            let Some(image) = image.or(newest_release(insecure_url)?) else {
-                return Ok(());
+            // The release list is read only when no bundle is given.
+            let image = match image {
+                Some(i) => i,
+                None => match newest_release(insecure_url)? {
+                    Some(url) => url,
+                    None => return Ok(()),
+                },
             };
             upgrade(&image, insecure_url, force, no_reboot)
         }
