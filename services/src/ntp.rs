@@ -1,6 +1,7 @@
 //! The ntp container's entry point (`ros ntpd`): chrony's configuration from `rancher.ntp`,
 //! then chronyd in the foreground.
 
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
@@ -53,9 +54,16 @@ pub fn run() -> std::io::Error {
     {
         return e;
     }
-    // /run is the host's; chronyd wants its socket directory there, owned by _chrony.
+    // /run is the host's; chronyd wants its socket directory there, owned by _chrony and closed
+    // to others (0755 disables the command socket; with cmdport 0 and no server chronyd then
+    // has nothing to do and exits).
     for dir in ["/run/chrony", "/var/lib/chrony"] {
         let _ = std::fs::create_dir_all(dir);
+        // Without CAP_FOWNER only the owner may chmod: take it back, chmod, hand it over.
+        let _ = std::os::unix::fs::chown(dir, Some(0), Some(0));
+        if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750)) {
+            tracing::warn!(dir, error = %e, "cannot close chrony's directory to others");
+        }
         let _ = std::os::unix::fs::chown(dir, Some(CHRONY_UID), Some(CHRONY_UID));
     }
     remove_stale_pid_file(Path::new(PID_FILE));

@@ -532,9 +532,10 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         BTreeSet::from([22]),
         "{tables}"
     );
-    // On UDP only the DHCP client's port 68: chronyd's command port is off (cmdport 0).
+    // On UDP only the DHCP client's ports, 68 and DHCPv6's 546 (on link-local addresses):
+    // chronyd's command port is off (cmdport 0).
     let udp = must(&vm, ssh.ok("cat /proc/net/udp /proc/net/udp6"));
-    assert_eq!(bound_udp_ports(&udp), BTreeSet::from([68]), "{udp}");
+    assert_eq!(bound_udp_ports(&udp), BTreeSet::from([68, 546]), "{udp}");
 
     // Docker TLS (issue 17), turned on as v1's docs do it: User Docker's start issues a CA and
     // a server certificate, saves them in the config and serves 2376 to clients with a
