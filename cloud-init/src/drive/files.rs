@@ -1,7 +1,6 @@
 //! Config drives, once mounted: NoCloud (`cidata`: user-data, meta-data, network-config) and
 //! config-2 (`openstack/latest/user_data`, `meta_data.json`).
 
-use os_config::metadata::Metadata;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -48,13 +47,6 @@ impl DriveKind {
     }
 }
 
-/// What a drive holds.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DriveData {
-    pub user_data: Option<(PathBuf, String)>,
-    pub metadata: Metadata,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DriveFileNames {
     pub user_data: &'static str,
@@ -75,12 +67,13 @@ pub struct DriveFiles {
     pub network_config: Option<DriveFile>,
 }
 
-/// Reads a mounted drive's files. A missing file is not an error; any other read error is,
-/// naming the file.
-pub fn read_files(kind: DriveKind, mount: &Path) -> Result<DriveFiles, ReadError> {
+/// Reads a mounted drive's files, each at most `max_bytes` (a drive is any disk with the
+/// right label, so its files are not trusted to be small). A missing file is not an error;
+/// any other read error is, naming the file, and so is a file over the limit.
+pub fn read_files(kind: DriveKind, mount: &Path, max_bytes: u64) -> Result<DriveFiles, ReadError> {
     let read = |rel: &str| -> Result<Option<DriveFile>, ReadError> {
         let p = mount.join(rel);
-        match std::fs::read(&p) {
+        match read_bounded(&p, max_bytes) {
             Ok(bytes) => Ok(Some((p, bytes))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err((p, e)),
@@ -97,27 +90,19 @@ pub fn read_files(kind: DriveKind, mount: &Path) -> Result<DriveFiles, ReadError
     })
 }
 
-pub fn read(kind: DriveKind, mount: &Path) -> DriveData {
-    let read = |rel: &str| {
-        let p = mount.join(rel);
-        std::fs::read_to_string(&p).ok().map(|t| (p, t))
-    };
-    match kind {
-        DriveKind::NoCloud => DriveData {
-            user_data: read("user-data"),
-            metadata: read("meta-data")
-                .and_then(|(_, t)| yaml_serde::from_str(&t).ok())
-                .map(|v| Metadata::from_value(&v))
-                .unwrap_or_default(),
-        },
-        DriveKind::ConfigDrive => DriveData {
-            user_data: read("openstack/latest/user_data"),
-            metadata: read("openstack/latest/meta_data.json")
-                .and_then(|(_, t)| yaml_serde::from_str(&t).ok())
-                .map(|v| Metadata::from_value(&v))
-                .unwrap_or_default(),
-        },
+/// The file's bytes, or an error when it holds more than `max_bytes`.
+fn read_bounded(path: &Path, max_bytes: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(io::Error::other(format!(
+            "larger than {max_bytes} bytes; refused"
+        )));
     }
+    Ok(bytes)
 }
 
 #[cfg(test)]
@@ -125,37 +110,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_nocloud_and_config2() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("user-data"), "#cloud-config\nhostname: x\n").unwrap();
-        std::fs::write(
-            d.path().join("meta-data"),
-            "instance-id: i-1\nlocal-hostname: md\n",
-        )
-        .unwrap();
-        let data = read(DriveKind::NoCloud, d.path());
-        assert_eq!(data.metadata.hostname.as_deref(), Some("md"));
-        assert!(data.user_data.unwrap().1.contains("hostname: x"));
-
-        let c = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(c.path().join("openstack/latest")).unwrap();
-        std::fs::write(
-            c.path().join("openstack/latest/meta_data.json"),
-            r#"{"hostname": "os", "public_keys": {"k": "ssh-rsa AAA k"}}"#,
-        )
-        .unwrap();
-        let data = read(DriveKind::ConfigDrive, c.path());
-        assert_eq!(data.metadata.hostname.as_deref(), Some("os"));
-        assert_eq!(data.metadata.ssh_keys, vec!["ssh-rsa AAA k"]);
-        assert!(data.user_data.is_none());
-    }
-
-    #[test]
     fn reads_raw_files() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("user-data"), [0x1f, 0x8b, 0]).unwrap();
         std::fs::write(d.path().join("network-config"), "version: 2\n").unwrap();
-        let files = read_files(DriveKind::NoCloud, d.path()).unwrap();
+        let files = read_files(DriveKind::NoCloud, d.path(), 1024).unwrap();
         assert_eq!(files.user_data.unwrap().1, vec![0x1f, 0x8b, 0]);
         assert_eq!(files.meta_data, None);
         assert_eq!(
@@ -164,8 +123,20 @@ mod tests {
         );
         std::fs::create_dir(d.path().join("openstack")).unwrap();
         std::fs::write(d.path().join("openstack/latest"), "not a directory").unwrap();
-        let (path, _) = read_files(DriveKind::ConfigDrive, d.path()).unwrap_err();
+        let (path, _) = read_files(DriveKind::ConfigDrive, d.path(), 1024).unwrap_err();
         assert_eq!(path, d.path().join("openstack/latest/user_data"));
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_refused_by_name() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("user-data"), vec![b'#'; 1025]).unwrap();
+        let (path, e) = read_files(DriveKind::NoCloud, d.path(), 1024).unwrap_err();
+        assert_eq!(path, d.path().join("user-data"));
+        assert_eq!(e.to_string(), "larger than 1024 bytes; refused");
+        std::fs::write(d.path().join("user-data"), vec![b'#'; 1024]).unwrap();
+        let files = read_files(DriveKind::NoCloud, d.path(), 1024).unwrap();
+        assert_eq!(files.user_data.unwrap().1.len(), 1024);
     }
 
     #[test]

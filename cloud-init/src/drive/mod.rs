@@ -62,9 +62,11 @@ fn read(
     root: &Path,
     show: &dyn Fn(&Path) -> String,
 ) -> Result<Probed, ProbeError> {
-    let files = drive::read_files(kind, root).map_err(|(path, source)| ProbeError::Io {
-        path: PathBuf::from(show(&path)),
-        source,
+    let files = drive::read_files(kind, root, ctx.opts.max_bytes).map_err(|(path, source)| {
+        ProbeError::Io {
+            path: PathBuf::from(show(&path)),
+            source,
+        }
     })?;
     let mut diagnostics = Vec::new();
     let mut metadata = Metadata::default();
