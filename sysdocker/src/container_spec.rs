@@ -53,6 +53,12 @@ pub fn container_body(service: &Service) -> Result<ContainerCreateBody> {
         })
         .collect();
     let (exposed, port_bindings) = ports(name, &spec.ports)?;
+    if let Some(adj) = spec.oom_score_adj.filter(|a| !(-1000..=1000).contains(a)) {
+        return Err(Error::service(
+            name,
+            format!("oom_score_adj: {adj} is outside -1000..=1000"),
+        ));
+    }
 
     let host_config = HostConfig {
         binds: non_empty(binds),
@@ -112,6 +118,7 @@ pub fn container_body(service: &Service) -> Result<ContainerCreateBody> {
         cpu_shares: spec.cpu_shares,
         cpuset_cpus: spec.cpuset.clone(),
         group_add: non_empty(spec.group_add.clone()),
+        oom_score_adj: spec.oom_score_adj,
         ..Default::default()
     };
     Ok(ContainerCreateBody {
@@ -281,6 +288,21 @@ mod tests {
         assert_eq!(
             restart_policy("s", Some("sometimes")).unwrap_err().to_string(),
             "service s: restart: \"sometimes\" is not one of no, always, unless-stopped, on-failure[:N]"
+        );
+    }
+
+    #[test]
+    fn oom_score_adj_is_passed_within_its_range() {
+        let h = container_body(&svc("image: i\noom_score_adj: -500"))
+            .unwrap()
+            .host_config
+            .unwrap();
+        assert_eq!(h.oom_score_adj, Some(-500));
+        assert_eq!(
+            container_body(&svc("image: i\noom_score_adj: -1001"))
+                .unwrap_err()
+                .to_string(),
+            "service s: oom_score_adj: -1001 is outside -1000..=1000"
         );
     }
 

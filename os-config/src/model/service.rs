@@ -97,6 +97,9 @@ pub struct ServiceSpec {
     pub cpuset: Option<String>,
     #[serde(deserialize_with = "string_list")]
     pub group_add: Vec<String>,
+    /// How readily the OOM killer picks the container's processes, -1000 (never) to 1000.
+    #[serde(deserialize_with = "opt_num")]
+    pub oom_score_adj: Option<i64>,
 }
 
 impl ServiceSpec {

@@ -4,7 +4,8 @@
 //! ISO (BIOS) → `ros install -d /dev/vda -c cc.yml -f` → disk under UEFI (file, container,
 //! `ros config set`) → `ros os upgrade` to bundle B → disk under BIOS: B runs, all kept →
 //! upgrade to a broken bundle C → C fails its three tries → GRUB is back on B by itself.
-//! Bundles B and C are signed with the build's key; an unsigned bundle and a plain http:// URL
+//! Bundles B and C are signed with the build's key; an unsigned bundle, one signed by a key the
+//! system does not trust, one whose manifest was changed after signing, and a plain http:// URL
 //! are refused first, with nothing written.
 //!
 //! A second machine installs from the ISO under UEFI at 512 MB, powers off with a user container
@@ -91,16 +92,43 @@ fn write_bundle(
     out
 }
 
-/// A bundle with every member in place but no signature, which `ros os upgrade` must refuse.
-fn unsigned_bundle(dir: &Path) -> PathBuf {
+/// Bundles `ros os upgrade` must refuse, each with the reason it must give: every member in
+/// place but no signature; signed by a key the system does not trust; signed by the build's
+/// key, then its manifest changed (still valid JSON whose hashes match the files).
+fn refused_bundles(dir: &Path) -> Vec<(PathBuf, &'static str)> {
     let tiny = dir.join("tiny");
     std::fs::write(&tiny, b"not a kernel").unwrap_or_else(|e| panic!("{e}"));
-    write_bundle(
-        dir.join("unsigned.bundle"),
-        "0.1.0-unsigned",
-        [&tiny, &tiny, &tiny],
-        None,
-    )
+    let files = [tiny.as_path(), tiny.as_path(), tiny.as_path()];
+    let unsigned = write_bundle(dir.join("unsigned.bundle"), "0.1.0-unsigned", files, None);
+    let stranger = SigningKey::from_seed([9; 32]);
+    let untrusted = write_bundle(
+        dir.join("untrusted.bundle"),
+        "0.1.0-untrusted",
+        files,
+        Some(&stranger),
+    );
+    let tampered = write_bundle(
+        dir.join("tampered.bundle"),
+        "0.1.0-tampered1",
+        files,
+        Some(&build_key()),
+    );
+    // The version appears once, in manifest.json's bytes; tar checksums cover headers only.
+    let mut bytes = std::fs::read(&tampered).unwrap_or_else(|e| panic!("{e}"));
+    let at = bytes
+        .windows(15)
+        .position(|w| w == b"0.1.0-tampered1")
+        .unwrap_or_else(|| panic!("no version in {}", tampered.display()));
+    bytes[at + 14] = b'2';
+    std::fs::write(&tampered, bytes).unwrap_or_else(|e| panic!("{e}"));
+    vec![
+        (
+            unsigned,
+            "the bundle is not signed: its second member is vmlinuz, not manifest.sig",
+        ),
+        (untrusted, "which this system does not trust"),
+        (tampered, "'s signature does not match manifest.json"),
+    ]
 }
 
 /// Bundle B is this build's files under another version; bundle C's system image is garbage,
@@ -249,7 +277,7 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
     let key = SshKey::generate().unwrap_or_else(|e| panic!("{e}"));
     let Fixture { cc, seed, disk } = fixture(dir.path(), &key, "installed", "");
     let (bundle_b, bundle_c) = make_bundles(dir.path());
-    let unsigned = unsigned_bundle(dir.path());
+    let refused = refused_bundles(dir.path());
 
     // 1. The ISO under BIOS, the blank disk first (/dev/vda), the NoCloud seed second.
     let (mut vm, ssh) = boot_ready(
@@ -298,7 +326,7 @@ fn install_from_the_iso_then_upgrade_and_fall_back_from_a_broken_bundle() {
         ssh.ok("sudo system-docker inspect console --format '{{.Image}}'"),
     );
     must(&vm, ssh.ok("test ! -e /etc/ros-upgrade-marker"));
-    refused_before_any_write(&vm, &ssh, &unsigned);
+    refused_before_any_write(&vm, &ssh, &refused);
     let said = vm_upgrade(&mut vm, &ssh, &bundle_b);
     assert!(said.contains("the next boot tries it"), "{said}");
     drop(vm);
@@ -528,32 +556,31 @@ fn install_from_the_iso_under_uefi_at_512m_then_everything_survives_a_reboot() {
     );
 }
 
-/// On slot A with slot B never written: an unsigned bundle and a plain http:// URL are refused
-/// with a message naming why, slot B's first MiB (where mkfs would write) is unchanged, and
-/// the next boot is still slot A.
-fn refused_before_any_write(vm: &Qemu, ssh: &Ssh, unsigned: &Path) {
-    must(
-        vm,
-        ssh.copy_to(unsigned, "/home/rancher/unsigned.bundle")
-            .map(|_| String::new()),
-    );
+/// On slot A with slot B never written: unsigned, untrusted and tampered bundles and a plain
+/// http:// URL are refused with a message naming why, slot B's first MiB (where mkfs would
+/// write) is unchanged, and the next boot is still slot A.
+fn refused_before_any_write(vm: &Qemu, ssh: &Ssh, bundles: &[(PathBuf, &str)]) {
+    let mut cases = Vec::new();
+    for (i, (bundle, why)) in bundles.iter().enumerate() {
+        let to = format!("/home/rancher/refused-{i}.bundle");
+        must(vm, ssh.copy_to(bundle, &to).map(|_| String::new()));
+        cases.push((
+            format!("sudo ros os upgrade -i {to} -f --no-reboot"),
+            why.to_string(),
+        ));
+    }
+    // Refused before any connection: nothing listens there anyway.
+    cases.push((
+        "sudo ros os upgrade -i http://10.0.2.2:9/ros.bundle -f --no-reboot".into(),
+        "plain http:// is refused".into(),
+    ));
     let slot_b = "sudo head -c 1048576 /dev/vda4 | sha256sum";
     let before = must(vm, ssh.ok(slot_b));
-    for (cmd, why) in [
-        (
-            "sudo ros os upgrade -i /home/rancher/unsigned.bundle -f --no-reboot",
-            "the bundle is not signed: its second member is vmlinuz, not manifest.sig",
-        ),
-        (
-            // Refused before any connection: nothing listens there anyway.
-            "sudo ros os upgrade -i http://10.0.2.2:9/ros.bundle -f --no-reboot",
-            "plain http:// is refused",
-        ),
-    ] {
+    for (cmd, why) in &cases {
         let out = ssh.run(cmd).unwrap_or_else(|e| panic!("{e}"));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "`{cmd}` succeeded");
-        assert!(stderr.contains(why), "`{cmd}`: {stderr}");
+        assert!(stderr.contains(why.as_str()), "`{cmd}`: {stderr}");
         assert!(stderr.contains("nothing was written"), "`{cmd}`: {stderr}");
     }
     assert_eq!(must(vm, ssh.ok(slot_b)), before, "slot B was written");

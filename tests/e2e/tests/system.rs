@@ -676,6 +676,15 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
     // start: about 15 s under TCG), so wait for the daemon itself.
     let user_docker = ssh.eventually(Duration::from_secs(120), "docker ps -q", |_| true);
     assert!(user_docker.is_ok(), "User Docker not back: {user_docker:?}");
+    // The OOM killer takes workloads first: System Docker (restarted above) inherits sysinit's
+    // -900, User Docker's dockerd has the docker service's -500.
+    for (pid_file, adj) in [
+        ("/var/run/system-docker.pid", "-900"),
+        ("/var/run/docker.pid", "-500"),
+    ] {
+        let cmd = format!("sudo sh -c 'cat /proc/$(cat {pid_file})/oom_score_adj'");
+        assert_eq!(must(&vm, ssh.ok(&cmd)).trim(), adj, "{pid_file}");
+    }
 
     // The ACPI power button (QEMU's system_powerdown) shuts down in order, console last, even
     // after System Docker was restarted underneath the services. Shares this boot to save one.
