@@ -96,6 +96,7 @@ pub struct Apt {
     root: PathBuf,
     debs: PathBuf,
     omit: Vec<String>,
+    suite: String,
 }
 
 impl Apt {
@@ -127,7 +128,13 @@ impl Apt {
             root,
             debs,
             omit: sources.omit.clone(),
+            suite: sources.suite.clone(),
         })
+    }
+
+    /// The Debian codename packages come from.
+    pub fn suite(&self) -> &str {
+        &self.suite
     }
 
     fn cmd(&self, program: &str, status: &Path) -> Command {

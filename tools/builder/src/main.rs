@@ -10,6 +10,7 @@ mod command;
 mod deb_extract;
 mod deb_resolve;
 mod disk_image;
+mod dpkg_database;
 mod images;
 mod initrd;
 mod iso;

@@ -25,6 +25,19 @@ pub struct SharedSpec {
     /// Globs kept even when `prune` matches them (copyright files).
     #[serde(default)]
     pub keep: Vec<String>,
+    /// The consoles `ros console` offers, by name (`default` is the one that runs unless
+    /// `rancher.console` names another).
+    #[serde(default)]
+    pub consoles: BTreeMap<String, ConsoleSpec>,
+}
+
+/// One console: the image folder it runs, and a line saying what it is.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSpec {
+    pub image: String,
+    #[serde(default)]
+    pub description: String,
 }
 
 /// One image (`images/<name>/image.yml`), also used for the system image (`iso/system.yml`).
@@ -61,6 +74,13 @@ pub struct ImageSpec {
     /// Globs of paths to remove after unpacking.
     #[serde(default)]
     pub remove: Vec<String>,
+    /// Globs kept although the shared `prune` matches them (the Debian console's man pages).
+    #[serde(default)]
+    pub keep: Vec<String>,
+    /// Keep apt and dpkg working inside: write the dpkg database (see `dpkg_database`), and
+    /// install the shared `exclude` packages for real instead of faking them.
+    #[serde(default)]
+    pub dpkg_status: bool,
     #[serde(default)]
     pub entrypoint: Vec<String>,
     #[serde(default)]
