@@ -8,6 +8,7 @@ use indexmap::IndexMap;
 use os_config::model::{ListOrMap, ServiceSpec};
 use yaml_serde::Value;
 
+use crate::consoles::{self, ConsoleList};
 use crate::error::Result;
 use crate::graph::Graph;
 use crate::includes;
@@ -84,8 +85,28 @@ impl Project {
             }
         }
         p.remove_disabled(section("disable"));
+        p.apply_console(root, section("console"));
         p.read_registry_auths(section("registry_auths"));
         p
+    }
+
+    /// `rancher.console`: the console service runs that console's image (`consoles.yml`). An
+    /// unknown name, or no list, leaves the default console, with a warning.
+    fn apply_console(&mut self, root: &Path, value: Option<&Value>) {
+        let value = value.and_then(scalar);
+        let name = consoles::configured_name(value.as_deref());
+        if name == consoles::DEFAULT_CONSOLE {
+            return;
+        }
+        let picked = ConsoleList::read(root).and_then(|list| list.pick(name).cloned());
+        match picked {
+            Ok(console) => {
+                if let Some(service) = self.services.get_mut(consoles::CONSOLE_SERVICE) {
+                    service.spec.image = Some(console.image);
+                }
+            }
+            Err(e) => self.warnings.push(format!("{e}; the default console runs")),
+        }
     }
 
     fn read_registry_auths(&mut self, value: Option<&Value>) {
@@ -389,6 +410,36 @@ mod tests {
         );
         assert!(!vetoed.services.contains_key("qemu-guest-agent"));
         assert_eq!(vetoed.disabled, ["qemu-guest-agent"]);
+    }
+
+    #[test]
+    fn rancher_console_picks_the_console_image() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join(consoles::CONSOLES_FILE);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(
+            &file,
+            "consoles:\n- {name: default, image: 'ros/console:1'}\n- {name: debian, image: 'ros/console-debian:1'}\n",
+        )
+        .unwrap();
+        let with = |console: &str| {
+            let cfg: Value = yaml_serde::from_str(&format!(
+                "rancher:\n  console: {console}\n  services:\n    console: {{image: 'ros/console:1', entrypoint: [ros, console-init]}}\n"
+            ))
+            .unwrap();
+            Project::from_value(&cfg, root.path())
+        };
+        let image = |p: &Project| p.services["console"].spec.image.clone().unwrap();
+        let debian = with("debian");
+        assert_eq!(image(&debian), "ros/console-debian:1");
+        assert!(debian.warnings.is_empty(), "{:?}", debian.warnings);
+        assert_eq!(image(&with("default")), "ros/console:1");
+        let unknown = with("centos");
+        assert_eq!(image(&unknown), "ros/console:1");
+        assert_eq!(
+            unknown.warnings,
+            ["rancher.console: centos is not a console this system ships (it has: default, debian); the default console runs"]
+        );
     }
 
     #[test]

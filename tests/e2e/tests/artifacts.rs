@@ -145,6 +145,7 @@ fn manifest_matches_the_files() {
             "syslog",
             "acpid",
             "console",
+            "console-debian",
             "docker",
             "qemu-guest-agent",
             "open-vm-tools",
@@ -476,6 +477,27 @@ const SMOKE: &[(&str, &[&str], &[&str])] = &[
             "Sudo version",
             "ip utility",
             "GNU bash",
+        ],
+    ),
+    // The Debian console (issue 17): apt and dpkg know what is installed, man pages are kept,
+    // and apt's sources name Debian's mirrors.
+    (
+        "console-debian",
+        &[
+            "/bin/sh",
+            "-c",
+            "dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n' openssh-server apt libc6 busybox; \
+             apt-get check && echo apt-consistent; man -w ls; grep -h ^URIs /etc/apt/sources.list.d/debian.sources; id rancher",
+        ],
+        &[
+            "ii  openssh-server",
+            "ii  apt",
+            "ii  libc6",
+            "ii  busybox",
+            "apt-consistent",
+            "/usr/share/man/man1/ls.1.gz",
+            "URIs: http://deb.debian.org/debian",
+            "uid=1100(rancher)",
         ],
     ),
     // The engine binaries come from the host's /usr at run time (see the squashfs test).

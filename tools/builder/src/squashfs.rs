@@ -158,6 +158,7 @@ pub fn build(
         );
     }
     write_engine_list(&share, &packages)?;
+    write_console_list(&share, shared, inputs.images)?;
     // The service catalogue (sysdocker::includes::BUNDLED_DIR): listed, not enabled.
     let services = share.join("services");
     fs::create_dir_all(&services)?;
@@ -239,6 +240,36 @@ pub fn mksquashfs(dir: &Path, out: &Path, compression: &str, epoch: u64) -> Resu
     cmd.env_remove("SOURCE_DATE_EPOCH");
     command::run(&mut cmd).context("mksquashfs")
 }
+/// `usr/share/ros/consoles.yml` (sysdocker::consoles): `images.yml`'s consoles with their
+/// image tags, the default first.
+fn write_console_list(share: &Path, shared: &SharedSpec, images: &[BuiltImage]) -> Result<()> {
+    use sysdocker::consoles::{Console, ConsoleList, DEFAULT_CONSOLE};
+    let mut consoles = Vec::new();
+    for (name, spec) in &shared.consoles {
+        let Some(image) = images.iter().find(|i| i.name == spec.image) else {
+            anyhow::bail!(
+                "images.yml: console {name}'s image {} is not in the images list",
+                spec.image
+            );
+        };
+        consoles.push(Console {
+            name: name.clone(),
+            image: image.tag.clone(),
+            description: spec.description.clone(),
+        });
+    }
+    consoles.sort_by_key(|c| c.name != DEFAULT_CONSOLE);
+    if consoles.first().map(|c| c.name.as_str()) != Some(DEFAULT_CONSOLE) {
+        anyhow::bail!("images.yml: consoles has no {DEFAULT_CONSOLE} console");
+    }
+    let text = format!(
+        "# Written by the build: the consoles this system image ships (ros console list).\n{}",
+        yaml_serde::to_string(&ConsoleList { consoles })?
+    );
+    fs::write(share.join("consoles.yml"), text).context("add consoles.yml")?;
+    Ok(())
+}
+
 /// `usr/share/ros/engines.yml` (sysdocker::docker_engines): the Docker Engine this image
 /// carries, named after its Debian version. Debian 13 carries one; the list is the mechanism
 /// another would join.
