@@ -4,6 +4,8 @@ use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use test_support::write_file;
+
 fn ros(root: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ros"))
         .arg("engine")
@@ -14,31 +16,18 @@ fn ros(root: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn write(root: &Path, rel: &str, text: &str) {
-    let p = root.join(rel);
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(p, text).unwrap();
-}
-
 #[test]
 fn list_enable_and_the_refusals() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let defaults =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../os-config/defaults/os-config.yml");
-    write(
-        root,
-        "usr/share/ros/os-config.yml",
-        &fs::read_to_string(defaults).unwrap(),
-    );
-    write(root, "proc/cmdline", "console=ttyS0\n");
-    write(
+    test_support::ros_root(root);
+    write_file(
         root,
         "usr/share/ros/engines.yml",
         "engines:\n- {name: docker-26.1.5, version: 26.1.5+dfsg1-9, dockerd: /usr/sbin/dockerd, default: true}\n\
          - {name: docker-20.10.24, version: 20.10.24+dfsg1-1, dockerd: /usr/lib/ros/engines/20/dockerd}\n",
     );
-    write(root, "var/lib/docker/.ros-engine", "docker-26.1.5\n");
+    write_file(root, "var/lib/docker/.ros-engine", "docker-26.1.5\n");
 
     let out = ros(root, &["list"]);
     let said = String::from_utf8_lossy(&out.stdout);

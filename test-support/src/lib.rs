@@ -144,3 +144,23 @@ pub fn busybox_rootfs(dir: &Path) -> std::io::Result<()> {
     std::fs::write(dir.join("etc/group"), "root:x:0:\n")?;
     Ok(())
 }
+
+/// Writes `text` to `root/rel`, making the directories.
+pub fn write_file(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    }
+    std::fs::write(&p, text).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+}
+
+/// A root the `ros` CLI can be pointed at with `--root`: the shipped defaults as the system
+/// image's os-config.yml, and a kernel command line.
+pub fn ros_root(root: &Path) {
+    let defaults =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../os-config/defaults/os-config.yml");
+    let text = std::fs::read_to_string(&defaults)
+        .unwrap_or_else(|e| panic!("{}: {e}", defaults.display()));
+    write_file(root, "usr/share/ros/os-config.yml", &text);
+    write_file(root, "proc/cmdline", "console=ttyS0\n");
+}

@@ -4,6 +4,7 @@ pub mod boot_args;
 pub mod boot_time;
 pub mod completion;
 pub mod config;
+pub mod console;
 pub mod engine;
 pub mod entrypoints;
 pub mod install;
@@ -39,6 +40,8 @@ pub enum Command {
     Install(install::InstallArgs),
     /// The OS version and boot slots: version, list, upgrade, rollback.
     Os(os::OsArgs),
+    /// The console: list, switch (now), enable (next boot).
+    Console(console::ConsoleArgs),
     /// User Docker's engine: list, switch (now), enable (next boot).
     Engine(engine::EngineArgs),
     /// User Docker's TLS certificates: `ros tls gen` (server), `ros tls gen --client`.
@@ -66,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Service(args) => service::run(args),
         Command::BootTime(args) => boot_time::run(args),
         Command::Tls(args) => tls::run(args),
+        Command::Console(args) => console::run(args),
         Command::Engine(args) => engine::run(args),
         Command::Install(args) => install::run(args),
         Command::Os(args) => os::run(args),

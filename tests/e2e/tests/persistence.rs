@@ -96,6 +96,61 @@ fn bundled_archive_loaded(serial: &str) -> bool {
         .any(|l| l.contains("image archive loaded") && !l.contains("/preload/"))
 }
 
+/// A Debian package built here with dpkg-deb, installing /usr/bin/hello-ros; it depends on
+/// nothing, so apt installs it offline.
+fn hello_deb(dir: &Path) -> PathBuf {
+    let pkg = dir.join("hello-ros");
+    std::fs::create_dir_all(pkg.join("DEBIAN")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(pkg.join("usr/bin")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        pkg.join("DEBIAN/control"),
+        "Package: hello-ros\nVersion: 1.0\nArchitecture: all\nMaintainer: ros e2e <e2e@example.invalid>\nDescription: e2e test package\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let bin = pkg.join("usr/bin/hello-ros");
+    std::fs::write(&bin, "#!/bin/sh\necho hello from a package\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deb = dir.join("hello-ros.deb");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("chmod 0755 \"$1\" && dpkg-deb --root-owner-group --build \"$2\" \"$3\"")
+        .args(["sh"])
+        .arg(&bin)
+        .arg(&pkg)
+        .arg(&deb)
+        .output()
+        .unwrap_or_else(|e| panic!("dpkg-deb: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    deb
+}
+
+/// Runs a `ros console switch` (which ends this ssh session), then waits until a login lands
+/// in a console where `probe` prints something `done` accepts.
+fn switch_console(vm: &Qemu, ssh: &Ssh, switch: &str, probe: &str, done: impl Fn(&str) -> bool) {
+    let out = ssh.run(switch).unwrap_or_else(|e| panic!("{e}"));
+    let said = String::from_utf8_lossy(&out.stdout);
+    // The session may end before its output arrives; a refusal comes at once, so it is seen.
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("Error"),
+        "`{switch}`: {said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Err(last) = ssh.eventually(Duration::from_secs(240), probe, done) {
+        panic!(
+            "`{switch}`: the new console never answered ({last})\n{}",
+            vm.serial_tail(200)
+        );
+    }
+}
+
+/// Prints which of hello-ros and apt-get this console has.
+const CONSOLE_PROBE: &str =
+    "for c in hello-ros apt-get; do command -v $c >/dev/null && echo has-$c || echo no-$c; done";
+
 fn poweroff(vm: &mut Qemu, ssh: &Ssh) {
     let _ = ssh.run("sudo poweroff");
     vm.wait_exit(Duration::from_secs(240))
@@ -134,7 +189,7 @@ fn state_partition_autoformats_a_blank_disk_keeps_home_across_boots_and_survives
     // The images are served from the system image on a persistent store too: none is loaded.
     assert!(
         serial.contains(
-            "bundled images served from the system image (nothing loaded) images=11 stale=0"
+            "bundled images served from the system image (nothing loaded) images=12 stale=0"
         ),
         "{}",
         vm.serial_tail(200)
@@ -150,6 +205,37 @@ fn state_partition_autoformats_a_blank_disk_keeps_home_across_boots_and_survives
     let host_key = must(
         &vm,
         ssh.ok("sudo cat /var/lib/rancher/ssh/ssh_host_ed25519_key.pub"),
+    );
+    // The Debian console (issue 17): switched to without a reboot; /home and the host key
+    // stay; a package installed with apt is kept across the reboot below.
+    let deb = hello_deb(dir.path());
+    must(
+        &vm,
+        ssh.copy_to(&deb, "/home/rancher/hello-ros.deb")
+            .map(|_| String::new()),
+    );
+    switch_console(
+        &vm,
+        &ssh,
+        "sudo ros console switch debian -f",
+        CONSOLE_PROBE,
+        |o| o.contains("has-apt-get"),
+    );
+    must(
+        &vm,
+        ssh.ok("sudo apt-get install -y /home/rancher/hello-ros.deb && hello-ros && man -w ls"),
+    );
+    assert_eq!(
+        must(&vm, ssh.ok("cat /home/rancher/persist.txt")).trim(),
+        token
+    );
+    assert_eq!(
+        must(
+            &vm,
+            ssh.ok("sudo cat /var/lib/rancher/ssh/ssh_host_ed25519_key.pub")
+        ),
+        host_key,
+        "the switch changed the ssh host key"
     );
     // The preload directories (issue 17): an archive in each loads at the next boot, once.
     let archive = dir.path().join("busybox.tar");
@@ -213,7 +299,7 @@ fn state_partition_autoformats_a_blank_disk_keeps_home_across_boots_and_survives
         .unwrap_or_default()
         .to_owned();
     assert!(
-        images.contains("images=11 stale=0"),
+        images.contains("images=12 stale=0"),
         "{images}\n{}",
         vm.serial_tail(200)
     );
@@ -249,6 +335,40 @@ fn state_partition_autoformats_a_blank_disk_keeps_home_across_boots_and_survives
             vm.serial_tail(200)
         );
     }
+
+    // The Debian console came back at boot (rancher.console), with the package installed in it.
+    let consoles = must(&vm, ssh.ok("sudo ros console list"));
+    assert!(
+        consoles
+            .lines()
+            .any(|l| l.starts_with("debian") && l.contains("current,enabled")),
+        "{consoles}"
+    );
+    assert_eq!(
+        must(&vm, ssh.ok("hello-ros")).trim(),
+        "hello from a package"
+    );
+    let same = must(&vm, ssh.ok("sudo ros console switch debian -f"));
+    assert!(
+        same.contains("already the console; nothing to do"),
+        "{same}"
+    );
+    // --reset starts it afresh: the package is gone, apt is still there.
+    switch_console(
+        &vm,
+        &ssh,
+        "sudo ros console switch debian --reset -f",
+        CONSOLE_PROBE,
+        |o| o.contains("no-hello-ros") && o.contains("has-apt-get"),
+    );
+    // And back to the default console, which has no apt.
+    switch_console(
+        &vm,
+        &ssh,
+        "sudo ros console switch default -f",
+        CONSOLE_PROBE,
+        |o| o.contains("no-apt-get"),
+    );
 
     // A catalogue service enabled and brought up by hand (issue 17): kernel-headers copies the
     // running kernel's headers to /opt/kernel-headers, on the state partition.
