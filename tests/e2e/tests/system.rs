@@ -592,6 +592,20 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         "{v1:?}"
     );
 
+    // A console switch without a reboot (issue 17), in the boot that also runs the catalogue's
+    // guest agent, TLS on 2376 and the user-data script: the Debian console has apt and the same
+    // /home, then back to the default console (the persistence test covers apt and reboots).
+    for (name, has_apt) in [("debian", "/usr/bin/apt-get"), ("default", "none")] {
+        let _ = ssh.run(&format!("sudo ros console switch {name} -f"));
+        let probe = "test -d /home/rancher && (command -v apt-get || echo none)";
+        let switched = ssh.eventually(Duration::from_secs(180), probe, |o| o.trim() == has_apt);
+        assert!(
+            switched.is_ok(),
+            "console {name}: {switched:?}\n{}",
+            vm.serial_tail(200)
+        );
+    }
+
     // Resilience: every system service SIGKILLed comes back (restart: always), the console
     // included; Docker leaves a killed container stopped, PID 1's keeper starts it again. A user
     // container with a restart policy runs again once User Docker is back.
@@ -639,7 +653,8 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         vm.serial_tail(200)
     );
     assert_eq!(must(&vm, ssh.ok("echo still-here")), "still-here\n");
-    // The console started again twice; the user-data script did not run again.
+    // The console was replaced twice (the switches) and started again twice; the user-data
+    // script did not run again.
     assert_eq!(
         must(&vm, ssh.ok("wc -l < /home/rancher/user-script-runs")).trim(),
         "1"
