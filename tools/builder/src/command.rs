@@ -78,7 +78,10 @@ mod tests {
         .to_string();
         assert!(e.starts_with("sh -c"), "{e}");
         assert!(e.contains("exit status: 100"), "{e}");
-        assert!(e.contains("broken\nits output ended with:\nline11\n"), "{e}");
+        assert!(
+            e.contains("broken\nits output ended with:\nline11\n"),
+            "{e}"
+        );
         assert!(e.ends_with("line40"), "{e}");
         assert!(!e.contains("line10\n"), "{e}");
     }
