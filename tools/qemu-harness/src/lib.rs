@@ -15,6 +15,7 @@ mod config_drive;
 mod dist;
 pub mod error;
 mod freeze;
+mod l2_segment;
 mod qemu;
 mod ready;
 mod ssh;
@@ -25,6 +26,7 @@ pub use config_drive::{make_config_drive, DriveFs};
 pub use dist::Dist;
 pub use error::Error;
 pub use freeze::FreezeSigns;
+pub use l2_segment::{L2Segment, BRIDGE};
 pub use qemu::{Qemu, QemuBuilder, SERIAL_TAIL_LINES};
 pub use ready::{
     boot_ready, boot_until, dist, must, ssh_when_up, FROZEN, READY_LINE, READY_TIMEOUT,

@@ -15,6 +15,8 @@ use crate::accel::{probe_accel, Accel};
 use crate::cidata::make_cidata;
 use crate::error::{io, Error};
 use crate::freeze::FreezeSigns;
+use crate::l2_segment::netns_command;
+use crate::ssh::Ssh;
 
 const KERNEL_PANIC: &str = "Kernel panic - not syncing";
 
@@ -65,6 +67,10 @@ pub struct QemuBuilder {
     accel: Option<Accel>,
     /// `throttling.bps-write` on every attached disk: slow writes, to cut one in the middle.
     write_bps: Option<u64>,
+    /// The network namespace QEMU runs in (`ip netns exec NAME qemu-system-x86_64 ...`).
+    netns: Option<String>,
+    /// More NICs, each on an existing tap device: (interface name, MAC address).
+    taps: Vec<(String, String)>,
 }
 
 impl Default for QemuBuilder {
@@ -84,6 +90,8 @@ impl Default for QemuBuilder {
             extra: Vec::new(),
             accel: None,
             write_bps: None,
+            netns: None,
+            taps: Vec::new(),
         }
     }
 }
@@ -186,6 +194,24 @@ impl QemuBuilder {
         self
     }
 
+    /// Runs QEMU inside the network namespace `name` (`ip netns exec NAME qemu-system-x86_64`;
+    /// ip execs QEMU, so the child's PID is QEMU's). The user network's ssh forward then
+    /// listens on 127.0.0.1 inside that namespace: reach it with
+    /// [`Ssh::in_netns`](crate::Ssh::in_netns). See [`L2Segment`](crate::L2Segment).
+    pub fn netns(mut self, name: &str) -> Self {
+        self.netns = Some(name.to_owned());
+        self
+    }
+
+    /// One more virtio NIC, after the user network's (so the first tap is the guest's eth1),
+    /// on the existing tap device `ifname` with the MAC address `mac`
+    /// (`-netdev tap,ifname=..,script=no,downscript=no`). The tap must be in QEMU's network
+    /// namespace: see [`netns`](Self::netns) and [`L2Segment::add_tap`](crate::L2Segment::add_tap).
+    pub fn tap(mut self, ifname: &str, mac: &str) -> Self {
+        self.taps.push((ifname.to_owned(), mac.to_owned()));
+        self
+    }
+
     /// Raw QEMU arguments appended at the end.
     pub fn arg(mut self, arg: &str) -> Self {
         self.extra.push(arg.to_string());
@@ -234,6 +260,7 @@ impl QemuBuilder {
             ssh_port,
             dir,
             command_line,
+            netns: self.netns,
         })
     }
 
@@ -254,7 +281,10 @@ impl QemuBuilder {
             (None, Boot::Iso(iso)) => probe_accel(&iso_kernel(iso, dir)?),
             (None, Boot::Disk { kernel_for_probe }) => probe_accel(kernel_for_probe),
         };
-        let mut cmd = Command::new("qemu-system-x86_64");
+        let mut cmd = match &self.netns {
+            Some(ns) => netns_command(ns, "qemu-system-x86_64"),
+            None => Command::new("qemu-system-x86_64"),
+        };
         cmd.args(accel.qemu_args())
             .args([
                 "-m",
@@ -306,6 +336,15 @@ impl QemuBuilder {
             cmd.arg("-netdev")
                 .arg(netdev)
                 .args(["-device", "virtio-net-pci,netdev=n0"]);
+        }
+        for (i, (ifname, mac)) in self.taps.iter().enumerate() {
+            let id = format!("n{}", i + 1);
+            cmd.arg("-netdev")
+                .arg(format!(
+                    "tap,id={id},ifname={ifname},script=no,downscript=no"
+                ))
+                .arg("-device")
+                .arg(format!("virtio-net-pci,netdev={id},mac={mac}"));
         }
         cmd.args(["-device", "virtio-rng-pci"]);
         if let Some(user_data) = &self.cloud_config {
@@ -425,6 +464,7 @@ pub struct Qemu {
     ssh_port: u16,
     dir: tempfile::TempDir,
     command_line: String,
+    netns: Option<String>,
 }
 
 impl Qemu {
@@ -534,9 +574,30 @@ impl Qemu {
         self.ssh_port
     }
 
+    /// The network namespace QEMU runs in, if [`QemuBuilder::netns`] was given.
+    pub fn netns(&self) -> Option<&str> {
+        self.netns.as_deref()
+    }
+
+    /// ssh as `rancher` with `key` to this guest's forwarded port, from inside its network
+    /// namespace if it runs in one.
+    pub fn ssh(&self, key: &Path) -> Ssh {
+        let ssh = Ssh::new(self.ssh_port, key);
+        match &self.netns {
+            Some(ns) => ssh.in_netns(ns),
+            None => ssh,
+        }
+    }
+
     /// The QEMU command line this guest was started with, as one shell line.
     pub fn command_line(&self) -> &str {
         &self.command_line
+    }
+
+    /// QEMU's process id while it runs (also inside a network namespace: `ip netns exec`
+    /// execs QEMU).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Whether QEMU has exited (without waiting).
@@ -636,5 +697,145 @@ impl Qemu {
 impl Drop for Qemu {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::L2Segment;
+    use std::os::unix::fs::MetadataExt;
+
+    /// The command line `builder` would start, with a fixed ssh port and no accelerator probe.
+    fn line(builder: QemuBuilder) -> String {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let cmd = builder
+            .accel(Accel::Tcg)
+            .command(dir.path(), 2222)
+            .unwrap_or_else(|e| panic!("{e}"));
+        shell_words(&cmd)
+    }
+
+    fn kernel() -> QemuBuilder {
+        Qemu::builder().kernel("/x/vmlinuz", "/x/initrd")
+    }
+
+    #[test]
+    fn without_a_netns_qemu_is_run_directly_with_one_user_nic() {
+        let l = line(kernel());
+        assert!(l.starts_with("qemu-system-x86_64 "), "{l}");
+        assert!(
+            l.contains(
+                " -netdev user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22 \
+                 -device virtio-net-pci,netdev=n0 "
+            ),
+            "{l}"
+        );
+        assert!(!l.contains("tap"), "{l}");
+    }
+
+    #[test]
+    fn a_netns_wraps_qemu_in_ip_netns_exec_and_taps_come_after_the_user_nic() {
+        let l = line(
+            kernel()
+                .netns("ros-l2-1-0")
+                .tap("swarm-1", "52:54:00:10:10:11")
+                .tap("extra", "52:54:00:10:10:99"),
+        );
+        assert!(
+            l.starts_with("ip netns exec ros-l2-1-0 qemu-system-x86_64 -accel tcg "),
+            "{l}"
+        );
+        let user = " -netdev user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:2222-:22 \
+                    -device virtio-net-pci,netdev=n0 ";
+        let tap1 = " -netdev tap,id=n1,ifname=swarm-1,script=no,downscript=no \
+                    -device virtio-net-pci,netdev=n1,mac=52:54:00:10:10:11 ";
+        let tap2 = " -netdev tap,id=n2,ifname=extra,script=no,downscript=no \
+                    -device virtio-net-pci,netdev=n2,mac=52:54:00:10:10:99 ";
+        let at = |part: &str| l.find(part).unwrap_or_else(|| panic!("no {part:?} in {l}"));
+        // PCI slots follow the command line: eth0 is the user network, eth1 the first tap.
+        assert!(at(user) < at(tap1) && at(tap1) < at(tap2), "{l}");
+    }
+
+    /// Polls `f` every 100 ms for up to 10 s.
+    fn within_10s(mut f: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if f() {
+                return true;
+            }
+            sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
+    /// A real QEMU (firmware only: no boot medium, nothing to emulate for long) started in a
+    /// segment: it runs in the namespace, holds its tap (carrier), forwards ssh inside the
+    /// namespace, and kill() stops QEMU itself.
+    #[test]
+    fn a_guest_in_a_netns_opens_its_tap_there_and_kill_stops_qemu() {
+        let segment = L2Segment::create("ros-l2q").unwrap_or_else(|e| panic!("{e}"));
+        segment.add_tap("vm-a").unwrap_or_else(|e| panic!("{e}"));
+        let tap_state = || {
+            segment
+                .ip(&["-o", "link", "show", "vm-a"])
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert!(tap_state().contains("NO-CARRIER"), "{}", tap_state());
+        let mut vm = Qemu::builder()
+            .from_disk("/nonexistent/vmlinuz")
+            .accel(Accel::Tcg)
+            .memory(64)
+            .cpus(1)
+            .netns(segment.name())
+            .tap("vm-a", "52:54:00:10:10:01")
+            .boot()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let pid = vm.pid().unwrap_or_else(|| panic!("no pid"));
+        let carrier = within_10s(|| {
+            let s = tap_state();
+            s.contains("LOWER_UP") && !s.contains("NO-CARRIER")
+        });
+        let qemu_log = || fs::read_to_string(&vm.qemu_log).unwrap_or_default();
+        assert!(carrier, "{}\nqemu: {}", tap_state(), qemu_log());
+        let ns_inode = |p: &str| fs::metadata(p).map(|m| m.ino()).unwrap_or_default();
+        assert_eq!(
+            ns_inode(&format!("/proc/{pid}/ns/net")),
+            ns_inode(&format!("/run/netns/{}", segment.name())),
+            "QEMU is not in the segment's namespace"
+        );
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        assert_eq!(comm.trim(), "qemu-system-x86", "the child is not QEMU");
+        let port = format!("127.0.0.1:{}", vm.ssh_port());
+        let listening = within_10s(|| {
+            segment
+                .command("ss")
+                .args(["-Hltn"])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(&port))
+        });
+        assert!(listening, "no ssh forward on {port} in the namespace");
+        assert_eq!(vm.netns(), Some(segment.name()));
+        let ssh = format!("{:?}", vm.ssh(Path::new("/k/id")));
+        assert!(
+            ssh.contains(&format!("netns: Some({:?})", segment.name())),
+            "{ssh}"
+        );
+        assert!(vm.command_line().starts_with(&format!(
+            "ip netns exec {} qemu-system-x86_64 ",
+            segment.name()
+        )));
+
+        vm.kill();
+        assert!(vm.exited());
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "QEMU still runs"
+        );
+        assert!(
+            within_10s(|| tap_state().contains("NO-CARRIER")),
+            "{}",
+            tap_state()
+        );
     }
 }

@@ -88,9 +88,10 @@ fn record_freeze(pattern: &str) {
     }
 }
 
-/// Waits for sshd to take `key` on a guest that is ready.
+/// Waits for sshd to take `key` on a guest that is ready (from inside the guest's network
+/// namespace if it runs in one).
 pub fn ssh_when_up(vm: &Qemu, key: &Path) -> Ssh {
-    let ssh = Ssh::new(vm.ssh_port(), key);
+    let ssh = vm.ssh(key);
     if let Err(e) = ssh.wait(SSH_TIMEOUT) {
         panic!(
             "ssh never answered: {e}\n{}",

@@ -45,11 +45,15 @@ impl SshKey {
     }
 }
 
-/// `ssh rancher@127.0.0.1 -p PORT` with a key and no host-key bookkeeping.
+/// `ssh rancher@127.0.0.1 -p PORT` with a key and no host-key bookkeeping; optionally run
+/// inside a network namespace, as another user or to another host.
+#[derive(Debug, Clone)]
 pub struct Ssh {
     port: u16,
     key: PathBuf,
     user: String,
+    host: String,
+    netns: Option<String>,
 }
 
 impl Ssh {
@@ -58,12 +62,39 @@ impl Ssh {
             port,
             key: key.to_path_buf(),
             user: "rancher".into(),
+            host: "127.0.0.1".into(),
+            netns: None,
         }
+    }
+
+    /// Runs every ssh and scp inside the network namespace `ns` (`timeout 180 ip netns exec
+    /// NS ssh ...`): for a guest started with [`QemuBuilder::netns`](crate::QemuBuilder::netns),
+    /// whose forwarded port listens inside that namespace.
+    pub fn in_netns(mut self, ns: &str) -> Ssh {
+        self.netns = Some(ns.to_owned());
+        self
+    }
+
+    /// Logs in as `user` instead of `rancher`.
+    pub fn user(mut self, user: &str) -> Ssh {
+        self.user = user.to_owned();
+        self
+    }
+
+    /// Connects to `host` instead of 127.0.0.1 (e.g. a guest's address on an
+    /// [`L2Segment`](crate::L2Segment), from inside its namespace, with port 22).
+    pub fn host(mut self, host: &str) -> Ssh {
+        self.host = host.to_owned();
+        self
     }
 
     fn base(&self, program: &str) -> Command {
         let mut c = Command::new("timeout");
-        c.arg(COMMAND_LIMIT_SECS).arg(program);
+        c.arg(COMMAND_LIMIT_SECS);
+        if let Some(ns) = &self.netns {
+            c.args(["ip", "netns", "exec", ns]);
+        }
+        c.arg(program);
         c.args([
             "-o",
             "StrictHostKeyChecking=no",
@@ -85,23 +116,23 @@ impl Ssh {
 
     /// Runs `cmd` through the guest's shell; any exit status.
     pub fn run(&self, cmd: &str) -> Result<Output, Error> {
-        self.base("ssh")
-            .args(["-p", &self.port.to_string()])
-            .arg(format!("{}@127.0.0.1", self.user))
-            .arg(cmd)
-            .output()
-            .map_err(io("running ssh"))
+        self.run_with_options(&[], cmd)
     }
 
     /// Runs `cmd` with extra ssh options (e.g. `-o PubkeyAuthentication=no`); any exit status.
     pub fn run_with_options(&self, options: &[&str], cmd: &str) -> Result<Output, Error> {
-        self.base("ssh")
-            .args(options)
-            .args(["-p", &self.port.to_string()])
-            .arg(format!("{}@127.0.0.1", self.user))
-            .arg(cmd)
+        self.ssh_command(options, cmd)
             .output()
             .map_err(io("running ssh"))
+    }
+
+    fn ssh_command(&self, options: &[&str], cmd: &str) -> Command {
+        let mut c = self.base("ssh");
+        c.args(options)
+            .args(["-p", &self.port.to_string()])
+            .arg(format!("{}@{}", self.user, self.host))
+            .arg(cmd);
+        c
     }
 
     /// Runs `cmd` every 2 s until its stdout passes `check` or `limit` passes; the error holds
@@ -158,10 +189,7 @@ impl Ssh {
     /// Copies a local file to the guest.
     pub fn copy_to(&self, local: &Path, remote: &str) -> Result<(), Error> {
         let out = self
-            .base("scp")
-            .args(["-P", &self.port.to_string()])
-            .arg(local)
-            .arg(format!("{}@127.0.0.1:{remote}", self.user))
+            .scp_command(local, remote)
             .output()
             .map_err(io("running scp"))?;
         if out.status.success() {
@@ -172,5 +200,78 @@ impl Ssh {
                 stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             })
         }
+    }
+
+    fn scp_command(&self, local: &Path, remote: &str) -> Command {
+        let mut c = self.base("scp");
+        c.args(["-P", &self.port.to_string()])
+            .arg(local)
+            .arg(format!("{}@{}:{remote}", self.user, self.host));
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(c: &Command) -> Vec<String> {
+        std::iter::once(c.get_program())
+            .chain(c.get_args())
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn by_default_ssh_goes_to_rancher_on_loopback_under_timeout() {
+        let ssh = Ssh::new(2222, Path::new("/k/id"));
+        let w = words(&ssh.ssh_command(&[], "true"));
+        assert_eq!(w[..3], ["timeout", "180", "ssh"]);
+        assert_eq!(
+            w[w.len() - 4..],
+            ["-p", "2222", "rancher@127.0.0.1", "true"]
+        );
+        assert!(!w.contains(&"netns".to_owned()), "{w:?}");
+    }
+
+    #[test]
+    fn in_a_netns_ssh_and_scp_run_through_ip_netns_exec_inside_timeout() {
+        let ssh = Ssh::new(2222, Path::new("/k/id")).in_netns("ros-l2-7-0");
+        let w = words(&ssh.ssh_command(&["-o", "X=y"], "hostname"));
+        assert_eq!(
+            w[..7],
+            ["timeout", "180", "ip", "netns", "exec", "ros-l2-7-0", "ssh"]
+        );
+        assert!(w.windows(2).any(|p| p == ["-i", "/k/id"]), "{w:?}");
+        assert_eq!(
+            w[w.len() - 6..],
+            ["-o", "X=y", "-p", "2222", "rancher@127.0.0.1", "hostname"]
+        );
+        let w = words(&ssh.scp_command(Path::new("/tmp/a.tar"), "/home/rancher/a.tar"));
+        assert_eq!(
+            w[..7],
+            ["timeout", "180", "ip", "netns", "exec", "ros-l2-7-0", "scp"]
+        );
+        assert_eq!(
+            w[w.len() - 4..],
+            [
+                "-P",
+                "2222",
+                "/tmp/a.tar",
+                "rancher@127.0.0.1:/home/rancher/a.tar"
+            ]
+        );
+    }
+
+    #[test]
+    fn another_user_and_host_are_used_for_ssh_and_scp() {
+        let ssh = Ssh::new(22, Path::new("/k/id"))
+            .in_netns("ns")
+            .user("swarm")
+            .host("10.10.0.11");
+        let w = words(&ssh.ssh_command(&[], "bash"));
+        assert_eq!(w[w.len() - 4..], ["-p", "22", "swarm@10.10.0.11", "bash"]);
+        let w = words(&ssh.scp_command(Path::new("/f"), "/g"));
+        assert_eq!(w.last().map(String::as_str), Some("swarm@10.10.0.11:/g"));
     }
 }
