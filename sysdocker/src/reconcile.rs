@@ -188,11 +188,7 @@ pub async fn reconcile(
             exit_code: None,
         });
     }
-    client
-        .docker
-        .start_container(name, None)
-        .await
-        .map_err(|e| Error::service(&service.name, format!("start: {}", client.err(e))))?;
+    start_with_retries(client, &service.name, name).await?;
     tracing::info!(service = %service.name, ?action, scope = %service.scope, "started");
     let exit_code = if service.one_shot {
         Some(wait_exit(client, service, options.one_shot_timeout).await?)
@@ -204,6 +200,35 @@ pub async fn reconcile(
         container_id,
         exit_code,
     })
+}
+
+/// Waits before each new try of a start that the runtime failed.
+const START_RETRIES: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(3)];
+
+/// Whether a failed start is the runtime's (runc's `OCI runtime create failed`), which on a
+/// loaded machine can be passing: runc's init was seen to die early ("read init-p: connection
+/// reset by peer") on a 512 MiB guest under TCG, and the service never ran that boot.
+pub fn runtime_start_failure(e: &BollardError) -> bool {
+    matches!(e, BollardError::DockerResponseServerError { status_code: 500, message }
+        if message.contains("OCI runtime"))
+}
+
+/// Starts `name`, trying again (twice, a few seconds apart) when the runtime failed.
+async fn start_with_retries(client: &DaemonClient, service: &str, name: &str) -> Result<()> {
+    let mut waits = START_RETRIES.iter();
+    loop {
+        match client.docker.start_container(name, None).await {
+            Ok(()) => return Ok(()),
+            Err(e) if runtime_start_failure(&e) => match waits.next() {
+                Some(wait) => {
+                    tracing::warn!(service, error = %e, retry_in_s = wait.as_secs(), "the runtime could not start the container; trying again");
+                    tokio::time::sleep(*wait).await;
+                }
+                None => return Err(Error::service(service, format!("start: {}", client.err(e)))),
+            },
+            Err(e) => return Err(Error::service(service, format!("start: {}", client.err(e)))),
+        }
+    }
 }
 
 /// Stops (bounded) and removes a container; a missing one is fine.
@@ -283,4 +308,32 @@ pub async fn log_tail(client: &DaemonClient, name: &str, lines: usize) -> String
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(status_code: u16, message: &str) -> BollardError {
+        BollardError::DockerResponseServerError {
+            status_code,
+            message: message.to_owned(),
+        }
+    }
+
+    #[test]
+    fn only_the_runtimes_own_failures_are_tried_again() {
+        let passing = "failed to create task for container: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: waiting for init preliminary setup: read init-p: connection reset by peer: unknown";
+        assert!(runtime_start_failure(&server(500, passing)));
+        // A bad entrypoint is the config's fault: Docker says 400, and it stays an error.
+        assert!(!runtime_start_failure(&server(
+            400,
+            "OCI runtime create failed: exec: \"/x\": stat /x: no such file or directory"
+        )));
+        assert!(!runtime_start_failure(&server(
+            500,
+            "driver failed programming external connectivity"
+        )));
+        assert!(!runtime_start_failure(&server(404, "No such container")));
+    }
 }

@@ -224,6 +224,42 @@ rancher:
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_start_the_runtime_refuses_for_good_is_reported_at_once() {
+    // runc refusing a start for good (no such executable: Docker's 400) is reported without
+    // the retries that a passing runtime failure (a 500) gets.
+    let (engine, _client) = system_engine().await;
+    let p = unique_prefix("oci");
+    let yaml = format!(
+        r#"
+rancher:
+  services:
+    {p}-missing:
+      image: {BUSYBOX}
+      entrypoint: [/no/such/program]
+      labels: {{io.rancher.os.scope: system}}
+"#
+    );
+    let r = root();
+    let project = project_from_yaml(&yaml, r.path());
+    let began = Instant::now();
+    let report = engine.up(&project, Scope::System).await.unwrap();
+    let took = began.elapsed();
+    let err = report
+        .get(&format!("{p}-missing"))
+        .unwrap()
+        .result
+        .as_ref()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("start:") && err.contains("OCI runtime"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(4), "retried: {took:?}: {err}");
+    engine.rm(&project, &[]).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn up_is_idempotent_and_recreates_only_changed_services() {
     let (engine, client) = system_engine().await;
     let p = unique_prefix("idem");
