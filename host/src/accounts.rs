@@ -3,3 +3,6 @@
 /// The console user, as RancherOS v1 numbered it.
 pub const RANCHER_UID: u32 = 1100;
 pub const DOCKER_GID: u32 = 999;
+/// The account whose ssh keys may only fetch a swarm join token (docs/swarm.md).
+pub const SWARM_USER: &str = "swarm";
+pub const SWARM_UID: u32 = 1101;

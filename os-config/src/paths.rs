@@ -8,6 +8,8 @@ pub const CLOUD_CONFIG_D: &str = "var/lib/rancher/conf/cloud-config.d";
 pub const CLOUD_CONFIG: &str = "var/lib/rancher/conf/cloud-config.yml";
 pub const CMDLINE: &str = "proc/cmdline";
 pub const METADATA: &str = "var/lib/rancher/conf/metadata";
+/// Written when ros put this host in a swarm, so that it leaves once `rancher.swarm` is gone.
+pub const SWARM_MARKER: &str = "var/lib/rancher/swarm/joined";
 
 pub fn under(root: &Path, rel: &str) -> PathBuf {
     root.join(rel)

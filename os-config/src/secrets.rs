@@ -15,6 +15,7 @@ const SECRET_KEYS: &[&[&str]] = &[
     &["rancher", "password"],
     &["rancher", "ssh", "keys"],
     &["rancher", "registry_auths"],
+    &["rancher", "swarm", "join_key"],
 ];
 
 fn secret_paths() -> Vec<KeyPath> {

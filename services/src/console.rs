@@ -55,7 +55,8 @@ pub fn run() -> Result<(), ConsoleError> {
     if cfg.rancher.ssh.daemon != Some(false) {
         ensure_host_keys(Path::new(HOST_KEY_DIR), &cfg.rancher.ssh.keys)?;
         std::fs::create_dir_all("/run/sshd").map_err(io("creating", Path::new("/run/sshd")))?;
-        let text = sshd_config(cfg);
+        let mut text = sshd_config(cfg);
+        text.push_str(&swarm_token_access(&cfg.rancher.swarm)?);
         let config = Path::new(SSHD_CONFIG);
         if let Some(dir) = config.parent() {
             std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
@@ -271,6 +272,24 @@ pub fn sshd_config(cfg: &CloudConfig) -> String {
          Subsystem sftp internal-sftp\n",
     );
     out
+}
+
+/// On a manager that serves swarm join tokens: the `swarm` account's restricted keys, and
+/// the sshd_config block that confines it (docs/swarm.md). Empty otherwise.
+fn swarm_token_access(config: &os_config::model::SwarmConfig) -> Result<String, ConsoleError> {
+    let run_dir = Path::new(swarm::RUN_DIR);
+    let keys_file = swarm::ssh_access::authorized_keys_path(run_dir);
+    if !swarm::ssh_access::serves_tokens(config) {
+        let _ = std::fs::remove_file(&keys_file);
+        return Ok(String::new());
+    }
+    std::fs::create_dir_all(run_dir).map_err(io("creating", run_dir))?;
+    let text = swarm::ssh_access::authorized_keys(config);
+    std::fs::write(&keys_file, text).map_err(io("writing", &keys_file))?;
+    std::fs::set_permissions(&keys_file, std::fs::Permissions::from_mode(0o644))
+        .map_err(io("setting the mode of", &keys_file))?;
+    tracing::info!("swarm join tokens served to rancher.swarm.token_keys");
+    Ok(swarm::ssh_access::sshd_match_block(run_dir))
 }
 
 /// chpasswd's input line, or `None` (with a warning) when the password would add a line.

@@ -17,6 +17,9 @@ use crate::registry_auth::RegistryAuths;
 use crate::scope::Scope;
 use crate::service::{Origin, Service};
 
+/// The service that carries out `rancher.swarm` (`ros swarm-agent`).
+pub const SWARM_SERVICE: &str = "swarm";
+
 /// A resolved service set.
 #[derive(Debug, Clone, Default)]
 pub struct Project {
@@ -86,6 +89,7 @@ impl Project {
         }
         p.remove_disabled(section("disable"));
         p.apply_console(root, section("console"));
+        p.keep_swarm_only_when_used(root, section("swarm"));
         p.read_registry_auths(section("registry_auths"));
         p
     }
@@ -106,6 +110,16 @@ impl Project {
                 }
             }
             Err(e) => self.warnings.push(format!("{e}; the default console runs")),
+        }
+    }
+
+    /// The `swarm` service runs only where there is something for it to do: a role in
+    /// `rancher.swarm`, or a swarm ros joined that the node must now leave.
+    fn keep_swarm_only_when_used(&mut self, root: &Path, value: Option<&Value>) {
+        let role = value.and_then(|v| v.get("role")).and_then(scalar);
+        let joined = root.join(os_config::paths::SWARM_MARKER).is_file();
+        if role.is_none() && !joined {
+            self.services.shift_remove(SWARM_SERVICE);
         }
     }
 
@@ -377,6 +391,24 @@ mod tests {
             p.warnings
         );
         assert!(!p.services.contains_key("bad"));
+    }
+
+    #[test]
+    fn the_swarm_service_runs_only_with_a_role_or_a_swarm_to_leave() {
+        let root = tempfile::tempdir().unwrap();
+        let yaml = |s: &str| -> Value { yaml_serde::from_str(s).unwrap() };
+        let services = "rancher: {services: {swarm: {image: ros/console}}";
+        let none = Project::from_value(&yaml(&format!("{services}}}")), root.path());
+        assert!(!none.services.contains_key(SWARM_SERVICE));
+        let worker = yaml(&format!("{services}, swarm: {{role: worker}}}}"));
+        let with_role = Project::from_value(&worker, root.path());
+        assert!(with_role.services.contains_key(SWARM_SERVICE));
+        // Removed from the config after ros joined: it runs once more, to leave.
+        let marker = root.path().join(os_config::paths::SWARM_MARKER);
+        std::fs::create_dir_all(marker.parent().unwrap()).unwrap();
+        std::fs::write(&marker, "worker\n").unwrap();
+        let to_leave = Project::from_value(&yaml(&format!("{services}}}")), root.path());
+        assert!(to_leave.services.contains_key(SWARM_SERVICE));
     }
 
     #[test]

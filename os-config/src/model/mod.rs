@@ -8,6 +8,7 @@ pub mod network;
 pub mod rancher;
 pub mod service;
 pub mod state;
+pub mod swarm;
 pub mod zram;
 
 pub use cloud_config::{
@@ -22,4 +23,5 @@ pub use rancher::{
 };
 pub use service::ServiceSpec;
 pub use state::{StateConfig, StateWait};
+pub use swarm::{SwarmConfig, SwarmRole, TokenKeys};
 pub use zram::ZramConfig;

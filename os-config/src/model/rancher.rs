@@ -5,6 +5,7 @@ use super::docker::DockerConfig;
 use super::network::NetworkConfig;
 use super::service::ServiceSpec;
 use super::state::StateConfig;
+use super::swarm::SwarmConfig;
 use super::zram::ZramConfig;
 use crate::lenient_de::{
     flag, null_as_default, opt_flag, opt_num, opt_seconds, opt_string, string_list, string_map,
@@ -97,6 +98,9 @@ pub struct RancherConfig {
     pub recovery: bool,
     #[serde(deserialize_with = "null_as_default")]
     pub zram: ZramConfig,
+    /// This host's place in a Docker Swarm (docs/swarm.md).
+    #[serde(deserialize_with = "null_as_default")]
+    pub swarm: SwarmConfig,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -29,6 +29,9 @@ pub enum Entrypoint {
     /// Apply rancher.network (addresses, DHCP, DNS, hostname) and keep it applied.
     #[command(hide = true)]
     Netconf,
+    /// Carry out rancher.swarm: create, join or leave the swarm, and keep at it.
+    #[command(hide = true)]
+    SwarmAgent,
     /// Syslog on /dev/log into a size-rotated file.
     #[command(hide = true)]
     Syslogd {
@@ -71,6 +74,7 @@ pub fn run(e: Entrypoint) -> Result<()> {
             ))
         }
         Entrypoint::Netconf => run_netconf(),
+        Entrypoint::SwarmAgent => super::swarm::agent(),
         Entrypoint::CloudInitExecute => {
             cloud_init::run();
             Ok(())

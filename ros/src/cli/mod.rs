@@ -12,6 +12,7 @@ pub mod os;
 pub mod power;
 pub mod releases;
 pub mod service;
+pub mod swarm;
 pub mod system_docker;
 pub mod tls;
 pub mod wait_for_docker;
@@ -44,6 +45,8 @@ pub enum Command {
     Console(console::ConsoleArgs),
     /// User Docker's engine: list, switch (now), enable (next boot).
     Engine(engine::EngineArgs),
+    /// Docker Swarm: this node's role, its managers and the nodes it sees (rancher.swarm).
+    Swarm(swarm::SwarmArgs),
     /// User Docker's TLS certificates: `ros tls gen` (server), `ros tls gen --client`.
     Tls(tls::TlsArgs),
     /// Show how long each boot step and service took.
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Service(args) => service::run(args),
         Command::BootTime(args) => boot_time::run(args),
         Command::Tls(args) => tls::run(args),
+        Command::Swarm(args) => swarm::run(args),
         Command::Console(args) => console::run(args),
         Command::Engine(args) => engine::run(args),
         Command::Install(args) => install::run(args),
