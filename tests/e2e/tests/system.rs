@@ -23,11 +23,16 @@ const ONE_SHOTS: &[&str] = &["udev-cold", "cloud-init"];
 
 /// NoCloud user-data exercising the minimal cloud-init: hostname, key, files, runcmd, as a
 /// MIME multipart whose second part is a `#!` script (issue 17: it runs once, in the console).
-fn cloud_config(dir: &Path, key: &SshKey) -> std::path::PathBuf {
+fn cloud_config(dir: &Path, key: &SshKey, swarm: &SwarmKeys) -> std::path::PathBuf {
     let path = dir.join("user-data");
+    let join_key: String = std::fs::read_to_string(&swarm.refused.private)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .lines()
+        .map(|l| format!("      {l}\n"))
+        .collect();
     let config = format!(
-        "#cloud-config\nhostname: ros-e2e\nssh_authorized_keys:\n  - {}\nwrite_files:\n  - path: /home/rancher/from-cloud-init.txt\n    content: \"written by cloud-init\\n\"\n    owner: rancher\n    permissions: \"0640\"\nruncmd:\n  - [touch, /home/rancher/runcmd-list]\n  - echo string > /home/rancher/runcmd-string\nrancher:\n  hypervisor_service: true\n  ntp:\n    servers: []\n",
-        key.public
+        "#cloud-config\nhostname: ros-e2e\nssh_authorized_keys:\n  - {}\nwrite_files:\n  - path: /home/rancher/from-cloud-init.txt\n    content: \"written by cloud-init\\n\"\n    owner: rancher\n    permissions: \"0640\"\nruncmd:\n  - [touch, /home/rancher/runcmd-list]\n  - echo string > /home/rancher/runcmd-string\nrancher:\n  hypervisor_service: true\n  ntp:\n    servers: []\n  swarm:\n    role: worker\n    manager: 127.0.0.1\n    token_keys:\n      worker: ['{}']\n    join_key: |\n{join_key}",
+        key.public, swarm.accepted.public
     );
     let text = format!(
         "Content-Type: multipart/mixed; boundary=\"ROS-E2E\"\nMIME-Version: 1.0\n\n\
@@ -39,6 +44,13 @@ fn cloud_config(dir: &Path, key: &SshKey) -> std::path::PathBuf {
     );
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
     path
+}
+
+/// A swarm worker whose manager is itself (issue 18's bad input): `accepted` is in its
+/// `token_keys`, its `join_key` is `refused`.
+struct SwarmKeys {
+    accepted: SshKey,
+    refused: SshKey,
 }
 
 /// The local ports in LISTEN state (st 0A) in /proc/net/tcp{,6} text.
@@ -144,12 +156,16 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
     let _one = ONE_GUEST.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let key = SshKey::generate().unwrap_or_else(|e| panic!("{e}"));
+    let swarm_keys = SwarmKeys {
+        accepted: SshKey::generate().unwrap_or_else(|e| panic!("{e}")),
+        refused: SshKey::generate().unwrap_or_else(|e| panic!("{e}")),
+    };
     // QEMU's guest agent port, as libvirt adds it; rancher.hypervisor_service enables the agent.
     let qga = dir.path().join("qga.sock");
     let builder = Qemu::builder()
         .iso(dist().iso())
         .memory(512)
-        .cloud_config(cloud_config(dir.path(), &key))
+        .cloud_config(cloud_config(dir.path(), &key, &swarm_keys))
         .arg("-device")
         .arg("virtio-serial-pci,id=vser0")
         .arg("-chardev")
@@ -176,6 +192,26 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         status_of(&list, "system-volumes").starts_with("Created"),
         "{list:?}"
     );
+
+    // Swarm's bad input (issue 18): the guest is a worker whose manager (itself) refuses its
+    // join key; the agent says so and retries, while ssh and the console never waited. The
+    // key the manager does accept runs the forced command, which has no token to give.
+    let logs = ssh.eventually(
+        Duration::from_secs(120),
+        "sudo system-docker logs swarm 2>&1",
+        |o| o.contains("refused the join key") && o.contains("next attempt"),
+    );
+    assert!(logs.is_ok(), "swarm agent: {logs:?}");
+    let forced = Ssh::new(vm.ssh_port(), &swarm_keys.accepted.private)
+        .user("swarm")
+        .run("bash -i")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(forced.status.code(), Some(3), "{forced:?}");
+    assert!(
+        String::from_utf8_lossy(&forced.stderr).contains("has not initialised its swarm yet"),
+        "{forced:?}"
+    );
+    assert!(forced.stdout.is_empty(), "{forced:?}");
 
     // The catalogue (issue 17): on QEMU, rancher.hypervisor_service started the guest agent,
     // which answers the host on its virtio-serial port; the other two are listed, off.
