@@ -12,11 +12,16 @@
 //! 2. the manager boots (`init: true`): `docker node ls` lists three Ready nodes; the manager's
 //!    sshd hands the join key the worker token and nothing else, and refuses any other key;
 //! 3. an image imported on each node (no registry) runs as a 3-replica service;
-//! 4. swarm-3 is powered off hard: the service is back to 3 running replicas on swarm-1 and
-//!    swarm-2 within [`FAILOVER_LIMIT`];
-//! 5. swarm-2 loses its `rancher.swarm` and its power; swarm-3 (unchanged) and swarm-2 boot
-//!    again together: swarm-3 rejoins as the same node (same ID), swarm-2 leaves the swarm by
-//!    itself, the service is back to 3 replicas, and `ros swarm status` says so on each.
+//! 4. a worker that runs a replica (the victim) is powered off hard: the service is back to 3
+//!    running replicas on the two other nodes within [`FAILOVER_LIMIT`], and it is Down;
+//! 5. the other worker (the leaver) loses its `rancher.swarm` and its power; both workers boot
+//!    again together: the victim (unchanged) rejoins as the same node (same ID), the leaver
+//!    leaves the swarm by itself, the service is back to 3 replicas, and `ros swarm status`
+//!    says so on each.
+//!
+//! The victim is chosen from where the replicas landed: Swarm may place none on a given worker
+//! (it avoids a node where a task just failed), and powering off a node with no replica would
+//! prove nothing about failover.
 //!
 //! Each phase's time goes to stderr (`swarm: ...`).
 
@@ -36,8 +41,6 @@ const TEST_IMAGE: &str = "ros-test/busybox:latest";
 const NODES: [&str; 3] = ["swarm-1", "swarm-2", "swarm-3"];
 const MANAGER: usize = 0;
 const WORKERS: [usize; 2] = [1, 2];
-/// The worker that is powered off and booted again.
-const VICTIM: usize = 2;
 const MANAGER_ADDR: &str = "10.10.0.11";
 /// The bridge's own address, for the checks run from the namespace.
 const BRIDGE_ADDR: &str = "10.10.0.1/24";
@@ -52,6 +55,8 @@ const REPLICAS_LIMIT: Duration = Duration::from_secs(240);
 /// other two nodes (a node is marked down after missed heartbeats, then its tasks are
 /// scheduled again and their containers started).
 const FAILOVER_LIMIT: Duration = Duration::from_secs(120);
+/// From a hard power-off to the node listed Down (missed heartbeats).
+const DOWN_LIMIT: Duration = Duration::from_secs(60);
 /// From the worker's ready line (booted again) to it being Ready in `docker node ls`.
 const REJOIN_LIMIT: Duration = Duration::from_secs(240);
 
@@ -204,6 +209,17 @@ fn three_running(out: &str, avoid: Option<&str>) -> bool {
             .all(|(node, state)| state == "Running" && Some(node.as_str()) != avoid)
 }
 
+/// The worker to power off: the one running the most replicas (the later one on a tie), or
+/// `None` when every replica is on the manager.
+fn choose_victim(out: &str) -> Option<usize> {
+    let tasks = tasks(out);
+    let count = |i: usize| tasks.iter().filter(|(n, _)| n == NODES[i]).count();
+    WORKERS
+        .into_iter()
+        .filter(|&i| count(i) > 0)
+        .max_by_key(|&i| (count(i), i))
+}
+
 fn placement(out: &str) -> String {
     let mut nodes: Vec<String> = tasks(out).into_iter().map(|(n, _)| n).collect();
     nodes.sort();
@@ -352,11 +368,7 @@ fn swarm_of_three_guests_on_a_private_segment_reschedules_a_lost_worker_and_take
         "3 nodes ready {} s after the manager was",
         joined.elapsed().as_secs()
     ));
-    let victim_id = nodes_listed(&listed)
-        .into_iter()
-        .find(|(host, _, _)| host == NODES[VICTIM])
-        .map(|(_, _, id)| id)
-        .unwrap_or_default();
+    let ids_at_join = nodes_listed(&listed);
 
     // The join token over ssh: the join key gets the worker token whatever it asks for (here
     // a shell), and nothing else; the test's own key is refused.
@@ -402,39 +414,59 @@ fn swarm_of_three_guests_on_a_private_segment_reschedules_a_lost_worker_and_take
             "docker service create --detach --name web --replicas 3 --no-resolve-image {TEST_IMAGE} sleep 100000"
         ),
     );
-    let running = cluster.eventually(MANAGER, REPLICAS_LIMIT, TASKS, |o| three_running(o, None));
+    let mut running =
+        cluster.eventually(MANAGER, REPLICAS_LIMIT, TASKS, |o| three_running(o, None));
     cluster.phase(&format!(
         "3 replicas running {} s after service create, on: {}",
         created.elapsed().as_secs(),
         placement(&running)
     ));
+    if choose_victim(&running).is_none() {
+        // Every replica on the manager: a forced update schedules them again, spread.
+        cluster.ok(MANAGER, "docker service update --detach --force web");
+        running = cluster.eventually(MANAGER, REPLICAS_LIMIT, TASKS, |o| {
+            three_running(o, None) && choose_victim(o).is_some()
+        });
+        cluster.phase(&format!("spread again, on: {}", placement(&running)));
+    }
+    let Some(victim) = choose_victim(&running) else {
+        cluster.fail(&format!("no replica on a worker:\n{running}"));
+    };
+    let leaver = if victim == WORKERS[0] {
+        WORKERS[1]
+    } else {
+        WORKERS[0]
+    };
+    let victim_id = ids_at_join
+        .iter()
+        .find(|(host, _, _)| host == NODES[victim])
+        .map(|(_, _, id)| id.clone())
+        .unwrap_or_default();
 
-    // 5. swarm-3 loses its power: the replicas are back to 3 on the two others.
-    if let Some(mut node) = cluster.nodes[VICTIM].take() {
+    // 5. The victim loses its power: the replicas are back to 3 on the two others.
+    if let Some(mut node) = cluster.nodes[victim].take() {
         node.vm.kill();
     }
     let lost = Instant::now();
     let running = cluster.eventually(MANAGER, FAILOVER_LIMIT, TASKS, |o| {
-        three_running(o, Some(NODES[VICTIM]))
+        three_running(o, Some(NODES[victim]))
     });
     cluster.phase(&format!(
-        "swarm-3 powered off; 3 replicas running again after {} s (bound {} s), on: {}",
+        "{} powered off; 3 replicas running again after {} s (bound {} s), on: {}",
+        NODES[victim],
         lost.elapsed().as_secs(),
         FAILOVER_LIMIT.as_secs(),
         placement(&running)
     ));
-    let listed = cluster.ok(MANAGER, NODE_LS);
-    let down = nodes_listed(&listed)
-        .into_iter()
-        .any(|(host, status, _)| host == NODES[VICTIM] && status == "Down");
-    if !down {
-        cluster.fail(&format!("swarm-3 is not Down:\n{listed}"));
-    }
+    cluster.eventually(MANAGER, DOWN_LIMIT, NODE_LS, |o| {
+        nodes_listed(o)
+            .into_iter()
+            .any(|(host, status, _)| host == NODES[victim] && status == "Down")
+    });
 
-    // 6. swarm-2's cloud-config loses its `rancher.swarm`, and swarm-2 loses its power too.
-    //    Both boot again together: swarm-3 with its config unchanged rejoins as the same
-    //    node; swarm-2 leaves the swarm it joined.
-    let leaver = WORKERS[0];
+    // 6. The leaver's cloud-config loses its `rancher.swarm`, and it loses its power too.
+    //    Both boot again together: the victim, its config unchanged, rejoins as the same
+    //    node; the leaver leaves the swarm it joined.
     let cc = dir.path().join(format!("swarm-{}.yml", leaver + 1));
     let without_swarm = cloud_config(leaver, &key, &join);
     let without_swarm = &without_swarm[..without_swarm
@@ -444,8 +476,11 @@ fn swarm_of_three_guests_on_a_private_segment_reschedules_a_lost_worker_and_take
     if let Some(mut node) = cluster.nodes[leaver].take() {
         node.vm.kill();
     }
-    cluster.boot_together(&[VICTIM, leaver], &builders, &key.private);
-    cluster.phase("swarm-3 (unchanged) and swarm-2 (no rancher.swarm) ready again");
+    cluster.boot_together(&[victim, leaver], &builders, &key.private);
+    cluster.phase(&format!(
+        "{} (unchanged) and {} (no rancher.swarm) ready again",
+        NODES[victim], NODES[leaver]
+    ));
     let back = Instant::now();
     let expected = |out: &str| {
         let listed = nodes_listed(out);
@@ -458,25 +493,28 @@ fn swarm_of_three_guests_on_a_private_segment_reschedules_a_lost_worker_and_take
         };
         listed.len() == 3
             && status_of(NODES[MANAGER]) == ["Ready"]
-            && status_of(NODES[VICTIM]) == ["Ready"]
+            && status_of(NODES[victim]) == ["Ready"]
             && status_of(NODES[leaver]) == ["Down"]
     };
     let listed = cluster.eventually(MANAGER, REJOIN_LIMIT, NODE_LS, expected);
     let id_now = nodes_listed(&listed)
         .into_iter()
-        .find(|(host, _, _)| host == NODES[VICTIM])
+        .find(|(host, _, _)| host == NODES[victim])
         .map(|(_, _, id)| id)
         .unwrap_or_default();
     if id_now != victim_id {
         cluster.fail(&format!(
-            "swarm-3 came back as node {id_now}, not as {victim_id}:\n{listed}"
+            "{} came back as node {id_now}, not as {victim_id}:\n{listed}",
+            NODES[victim]
         ));
     }
     cluster.phase(&format!(
-        "swarm-3 rejoined as the same node and swarm-2 is Down, {} s after their ready lines",
+        "{} rejoined as the same node and {} is Down, {} s after their ready lines",
+        NODES[victim],
+        NODES[leaver],
         back.elapsed().as_secs()
     ));
-    // swarm-2 left by itself: out of any swarm, its marker gone, the service done.
+    // The leaver left by itself: out of any swarm, its marker gone, the service done.
     let state = cluster.eventually(
         leaver,
         Duration::from_secs(60),
@@ -485,15 +523,19 @@ fn swarm_of_three_guests_on_a_private_segment_reschedules_a_lost_worker_and_take
     );
     let logs = cluster.ok(leaver, SWARM_LOGS);
     if !logs.contains("left the swarm") {
-        cluster.fail(&format!("swarm-2 ({state}) did not log leaving:\n{logs}"));
+        cluster.fail(&format!(
+            "{} ({state}) did not log leaving:\n{logs}",
+            NODES[leaver]
+        ));
     }
     cluster.ok(leaver, "test ! -e /var/lib/rancher/swarm/joined");
-    // The service is back to 3 replicas, on the manager and swarm-3.
+    // The service is back to 3 replicas, on the manager and the victim.
     let running = cluster.eventually(MANAGER, FAILOVER_LIMIT, TASKS, |o| {
         three_running(o, Some(NODES[leaver]))
     });
     cluster.phase(&format!(
-        "swarm-2 left the swarm; 3 replicas on: {}",
+        "{} left the swarm; 3 replicas on: {}",
+        NODES[leaver],
         placement(&running)
     ));
 
@@ -510,21 +552,21 @@ fn swarm_of_three_guests_on_a_private_segment_reschedules_a_lost_worker_and_take
         && has(&status, "state: active")
         && has(&status, &format!("managers: {MANAGER_ADDR}:2377"))
         && node_line(NODES[MANAGER], "ready")
-        && node_line(NODES[VICTIM], "ready")
+        && node_line(NODES[victim], "ready")
         && node_line(NODES[leaver], "down"))
     {
         cluster.fail(&format!("ros swarm status on the manager:\n{status}"));
     }
-    let status = cluster.ok(VICTIM, "sudo ros swarm status");
+    let status = cluster.ok(victim, "sudo ros swarm status");
     if !(has(&status, "role: worker")
         && has(&status, "state: active")
         && has(&status, &format!("managers: {MANAGER_ADDR}:2377")))
     {
-        cluster.fail(&format!("ros swarm status on swarm-3:\n{status}"));
+        cluster.fail(&format!("ros swarm status on {}:\n{status}", NODES[victim]));
     }
     let status = cluster.ok(leaver, "sudo ros swarm status");
     if !(has(&status, "configured: none") && has(&status, "state: inactive")) {
-        cluster.fail(&format!("ros swarm status on swarm-2:\n{status}"));
+        cluster.fail(&format!("ros swarm status on {}:\n{status}", NODES[leaver]));
     }
     cluster.phase("ros swarm status agrees");
 
@@ -561,5 +603,29 @@ mod parse {
             None
         ));
         assert_eq!(placement(out), "swarm-1, swarm-2, swarm-2");
+    }
+
+    #[test]
+    fn the_victim_is_a_worker_running_a_replica() {
+        let on = |nodes: &[&str]| {
+            nodes
+                .iter()
+                .map(|n| format!("{n} Running 1 second ago\n"))
+                .collect::<String>()
+        };
+        assert_eq!(
+            choose_victim(&on(&["swarm-1", "swarm-2", "swarm-3"])),
+            Some(2)
+        );
+        // The CI run that failed: nothing on swarm-3.
+        assert_eq!(
+            choose_victim(&on(&["swarm-1", "swarm-1", "swarm-2"])),
+            Some(1)
+        );
+        assert_eq!(
+            choose_victim(&on(&["swarm-2", "swarm-3", "swarm-2"])),
+            Some(1)
+        );
+        assert_eq!(choose_victim(&on(&["swarm-1", "swarm-1", "swarm-1"])), None);
     }
 }
