@@ -115,7 +115,7 @@ async fn boot_and_serve(loaded: LoadedConfig) -> Result<(), SysinitError> {
     if !report.services.is_empty() && report.failures().count() == report.services.len() {
         return Err(SysinitError::NothingStarted);
     }
-    open_recovery_console_without_console(&report, &served.damaged);
+    keep_a_console(&engine, &project, &report, &served.damaged).await;
     if let Ok(client) = engine.client(Scope::System).await {
         let client = client.clone();
         let stale = served.stale.clone();
@@ -179,21 +179,43 @@ fn log_report(report: &UpReport) {
     }
 }
 
-/// A console that could not start must not leave the machine without one: the recovery
-/// shell takes the console, saying why (a damaged image is named).
-fn open_recovery_console_without_console(
+/// A console that could not start must not leave the machine without one: a console other than
+/// the default gives way to the default console (sysdocker `console_service`); when that is
+/// not possible, the recovery shell takes the console, saying why (a damaged image is named).
+async fn keep_a_console(
+    engine: &Engine,
+    project: &Project,
     report: &UpReport,
     damaged_images: &[sysdocker::bundled_store::Damaged],
 ) {
     let Some(failure) = report
         .services
         .iter()
-        .find(|r| r.name == "console")
+        .find(|r| r.name == sysdocker::consoles::CONSOLE_SERVICE)
         .and_then(|r| r.result.as_ref().err())
     else {
         return;
     };
+    let list = sysdocker::consoles::ConsoleList::read(Path::new("/"));
+    let fallback = match &list {
+        Ok(list) => sysdocker::console_service::fall_back_to_default(engine, project, list)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
     let mut reason = format!("the console service could not start: {failure}");
+    match fallback {
+        Ok(default) => {
+            tracing::error!(
+                key = "rancher.console",
+                error = %failure,
+                console = %default.name,
+                "the configured console could not start; the default console runs instead"
+            );
+            return;
+        }
+        Err(why) => reason.push_str(&format!("; no fallback: {why}")),
+    }
     if !damaged_images.is_empty() {
         reason.push_str(&format!(
             " (damaged system images: {})",

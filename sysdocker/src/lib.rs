@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod bundled_store;
 pub mod client;
+pub mod console_service;
 pub mod consoles;
 pub mod container_files;
 pub mod container_spec;

@@ -759,3 +759,57 @@ async fn restart_listed_restarts_named_system_services_once_and_names_the_rest()
     assert!(after.running && after.started > before.started);
     engine.rm(&project, &[name]).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_console_that_cannot_start_gives_way_to_the_default_console() {
+    use sysdocker::console_service::{fall_back_to_default, FallbackError};
+    use sysdocker::consoles::{ConsoleList, CONSOLE_SERVICE};
+    let (engine, client) = system_engine().await;
+    let r = root();
+    let list_file = r.path().join(sysdocker::consoles::CONSOLES_FILE);
+    std::fs::create_dir_all(list_file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &list_file,
+        format!("consoles:\n- {{name: default, image: '{BUSYBOX}'}}\n- {{name: broken, image: 'ros-test/missing-console:1'}}\n"),
+    )
+    .unwrap();
+    let yaml = format!(
+        "rancher:\n  console: broken\n  services:\n    console:\n      image: {BUSYBOX}\n      command: sleep 600\n      labels: {{io.rancher.os.scope: system}}\n"
+    );
+    let project = project_from_yaml(&yaml, r.path());
+    let report = engine.up(&project, Scope::System).await.unwrap();
+    let err = report
+        .get(CONSOLE_SERVICE)
+        .unwrap()
+        .result
+        .as_ref()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("ros-test/missing-console:1"),
+        "{err}"
+    );
+
+    let list = ConsoleList::read(r.path()).unwrap();
+    let ran = fall_back_to_default(&engine, &project, &list)
+        .await
+        .unwrap();
+    assert_eq!(ran.name, "default");
+    let c = client
+        .docker
+        .inspect_container(CONSOLE_SERVICE, None)
+        .await
+        .unwrap();
+    assert!(c.state.unwrap().running.unwrap());
+    assert_eq!(c.config.unwrap().image.as_deref(), Some(BUSYBOX));
+
+    // The default console is the one that failed: nothing to fall back to.
+    let broken_default = format!(
+        "rancher:\n  services:\n    console:\n      image: {BUSYBOX}\n      command: sleep 600\n      labels: {{io.rancher.os.scope: system}}\n"
+    );
+    let project = project_from_yaml(&broken_default, r.path());
+    let e = fall_back_to_default(&engine, &project, &list)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, FallbackError::DefaultFailed), "{e}");
+    engine.rm(&project, &[]).await.unwrap();
+}

@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use os_config::{KeyPath, Value};
-use sysdocker::consoles::{configured_name, ConsoleList, CONSOLE_SERVICE};
+use sysdocker::console_service::{console_only, fall_back_to_default, up_console};
+use sysdocker::consoles::{configured_name, ConsoleList, CONSOLE_SERVICE, DEFAULT_CONSOLE};
 use sysdocker::service::{Origin, Service};
 use sysdocker::{Engine, EngineOptions, Project, Scope};
 
@@ -50,6 +51,9 @@ pub enum ConsoleCommand {
     Apply {
         #[arg(long)]
         reset: bool,
+        /// The console that ran before the switch: set back if the new one does not start.
+        #[arg(long)]
+        previous: Option<String>,
     },
 }
 
@@ -87,12 +91,16 @@ pub fn run(args: ConsoleArgs) -> Result<()> {
             if !force && !super::install::confirm(&question)? {
                 bail!("not switched");
             }
+            let previous = running
+                .as_deref()
+                .and_then(|image| list.by_image(image))
+                .map(|c| c.name.clone());
             enable(root, &name)?;
-            runtime.block_on(start_switch(root, reset))?;
+            runtime.block_on(start_switch(root, reset, previous.as_deref()))?;
             println!("Switching to the {name} console: this session ends; log in again in a few seconds.");
             Ok(())
         }
-        ConsoleCommand::Apply { reset } => runtime.block_on(apply(root, reset)),
+        ConsoleCommand::Apply { reset, previous } => runtime.block_on(apply(root, reset, previous)),
     }
 }
 
@@ -146,7 +154,7 @@ fn enable(root: &Path, name: &str) -> Result<()> {
 }
 
 /// Starts the console-switch container: it outlives this console, which it replaces.
-async fn start_switch(root: &Path, reset: bool) -> Result<()> {
+async fn start_switch(root: &Path, reset: bool, previous: Option<&str>) -> Result<()> {
     let mut project = sysdocker::admin::load_project(root);
     let image = project
         .services
@@ -156,6 +164,9 @@ async fn start_switch(root: &Path, reset: bool) -> Result<()> {
     let mut entrypoint = vec!["ros", "console", "apply"];
     if reset {
         entrypoint.push("--reset");
+    }
+    if let Some(previous) = previous {
+        entrypoint.extend(["--previous", previous]);
     }
     let spec: os_config::model::ServiceSpec = yaml_serde::from_value(
         yaml_serde::to_value(serde_json::json!({
@@ -183,35 +194,87 @@ async fn start_switch(root: &Path, reset: bool) -> Result<()> {
 
 /// In the console-switch container: recreate the console from the config just written. Only
 /// the console and the volume containers it uses are brought up (not cloud-init, which the
-/// console is ordered after and which must not run twice).
-async fn apply(root: &Path, reset: bool) -> Result<()> {
+/// console is ordered after and which must not run twice). A console that does not start gives
+/// way to the one that ran before (`rancher.console` is set back), or to the default one, so a
+/// switch never leaves the machine without ssh.
+async fn apply(root: &Path, reset: bool, previous: Option<String>) -> Result<()> {
     // Let the switching command print its last line before its console goes.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut project: Project = sysdocker::admin::load_project(root);
+    let project: Project = sysdocker::admin::load_project(root);
     for w in &project.warnings {
         tracing::warn!(warning = %w, "console switch");
     }
-    project
-        .services
-        .retain(|name, s| name == CONSOLE_SERVICE || s.create_only);
     let engine = engine(root, Duration::from_secs(30));
-    let names = [CONSOLE_SERVICE.to_owned()];
     if reset {
-        engine.rm(&project, &names).await?;
+        engine
+            .rm(&console_only(&project, None), &[CONSOLE_SERVICE.to_owned()])
+            .await?;
     }
-    let report = engine
-        .up_services(&project, Some(Scope::System), &names)
-        .await?;
-    if let Some(failed) = report.failures().next() {
-        bail!("the console did not start: {}", failure(failed));
+    let Err(failure) = up_console(&engine, &project).await else {
+        println!("console: up");
+        return Ok(());
+    };
+    let config = os_config::load(root).config;
+    let wanted = configured_name(config.rancher.console.as_deref()).to_owned();
+    tracing::error!(console = %wanted, error = %failure, "the console did not start");
+    let Some(back_to) = restore_to(&wanted, previous.as_deref()) else {
+        bail!("the {wanted} console did not start: {failure}");
+    };
+    enable(root, &back_to)?;
+    let project: Project = sysdocker::admin::load_project(root);
+    let Err(again) = up_console(&engine, &project).await else {
+        bail!("the {wanted} console did not start ({failure}); rancher.console is {back_to} again, and that console runs");
+    };
+    let list = ConsoleList::read(root)?;
+    match fall_back_to_default(&engine, &project, &list).await {
+        Ok(_) => bail!(
+            "the {wanted} console did not start ({failure}), nor did {back_to} ({again}); \
+             the default console runs (rancher.console stays {back_to})"
+        ),
+        Err(e) => bail!("no console could start: {wanted}: {failure}; {back_to}: {again}; {e}"),
     }
-    println!("console: up");
-    Ok(())
+}
+
+/// The console to set back when `wanted` did not start: the one that ran before the switch,
+/// or else the default one; `None` when `wanted` is already that.
+fn restore_to(wanted: &str, previous: Option<&str>) -> Option<String> {
+    [previous, Some(DEFAULT_CONSOLE)]
+        .into_iter()
+        .flatten()
+        .find(|c| *c != wanted)
+        .map(str::to_owned)
 }
 
 fn failure(report: &sysdocker::ServiceReport) -> String {
     match &report.result {
         Ok(_) => format!("{}: failed", report.name),
         Err(e) => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::restore_to;
+
+    #[test]
+    fn a_console_that_does_not_start_gives_way_to_the_one_before_or_the_default() {
+        assert_eq!(
+            restore_to("debian", Some("default")).as_deref(),
+            Some("default")
+        );
+        assert_eq!(
+            restore_to("default", Some("debian")).as_deref(),
+            Some("debian")
+        );
+        // Nothing ran (or an unlisted image): the default console.
+        assert_eq!(restore_to("debian", None).as_deref(), Some("default"));
+        // --reset of the console that runs: the default one.
+        assert_eq!(
+            restore_to("debian", Some("debian")).as_deref(),
+            Some("default")
+        );
+        // The default console itself did not start: nothing to go back to.
+        assert_eq!(restore_to("default", None), None);
+        assert_eq!(restore_to("default", Some("default")), None);
     }
 }
