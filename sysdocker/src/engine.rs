@@ -1,6 +1,6 @@
 //! The service engine: the small surface PID 1 and `ros service` call.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -200,10 +200,22 @@ impl Engine {
                 clients.insert(scope, c);
             }
         }
+        // Services pulled in only because a named one waits for them.
+        let keep_completed: BTreeSet<String> = if names.is_empty() {
+            BTreeSet::new()
+        } else {
+            services
+                .iter()
+                .filter(|s| !names.contains(&s.name))
+                .map(|s| s.name.clone())
+                .collect()
+        };
         let options = ReconcileOptions {
             one_shot_timeout: self.options.one_shot_timeout,
             stop_timeout: self.options.stop_timeout,
             files: self.files.clone(),
+            keep_completed: Arc::new(keep_completed),
+            boot_epoch: crate::one_shot::boot_epoch(),
         };
         let images = ImageLoads::start(
             wanted_images(&graph, &services, &clients),

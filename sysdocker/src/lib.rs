@@ -31,6 +31,7 @@ pub mod image_loads;
 pub mod images;
 pub mod includes;
 pub mod interpolate;
+pub mod one_shot;
 pub mod preload;
 pub mod project;
 pub mod reconcile;

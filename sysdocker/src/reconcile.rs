@@ -1,6 +1,8 @@
 //! Bringing one service's container to its desired state: leave a matching running container
 //! alone, start a matching stopped one, recreate a changed one; one-shots run to completion.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::errors::Error as BollardError;
@@ -16,6 +18,7 @@ use crate::container_files::{self, ContainerFiles};
 use crate::container_spec::{container_body, LABEL_HASH, LABEL_PROJECT, PROJECT};
 use crate::error::{Error, Result};
 use crate::image_loads::ImageLoads;
+use crate::one_shot;
 use crate::service::Service;
 use crate::spec_hash::spec_hash;
 
@@ -50,6 +53,10 @@ pub struct ReconcileOptions {
     pub stop_timeout: Duration,
     /// `write_files` for containers, put in after create and before the first start.
     pub files: Option<ContainerFiles>,
+    /// One-shots this `up` only waits for (dependencies of the services named): a successful
+    /// run since `boot_epoch` counts and they are not run again ([`crate::one_shot`]).
+    pub keep_completed: Arc<BTreeSet<String>>,
+    pub boot_epoch: Option<u64>,
 }
 
 pub(crate) fn is_not_found(e: &BollardError) -> bool {
@@ -151,6 +158,19 @@ pub async fn reconcile(
                     action: Action::Unchanged,
                     container_id: cid,
                     exit_code: None,
+                });
+            }
+            let done = service.one_shot
+                && options.keep_completed.contains(&service.name)
+                && options
+                    .boot_epoch
+                    .is_some_and(|boot| one_shot::completed_this_boot(&c, boot));
+            if done {
+                tracing::info!(service = %service.name, "one-shot already ran in this boot");
+                return Ok(Reconciled {
+                    action: Action::Unchanged,
+                    container_id: cid,
+                    exit_code: Some(0),
                 });
             }
             action = Action::Started;

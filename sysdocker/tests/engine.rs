@@ -813,3 +813,65 @@ async fn a_console_that_cannot_start_gives_way_to_the_default_console() {
     assert!(matches!(e, FallbackError::DefaultFailed), "{e}");
     engine.rm(&project, &[]).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_shot_that_ran_in_this_boot_is_not_run_again_for_a_dependent() {
+    // `ros service up console` must not run cloud-init's one-shot again; naming it does.
+    let (engine, client) = system_engine().await;
+    let p = unique_prefix("once");
+    let yaml = format!(
+        r#"
+rancher:
+  services:
+    {p}-init:
+      image: {BUSYBOX}
+      command: ["sh", "-c", "echo ran"]
+      labels: {{io.rancher.os.scope: system, io.rancher.os.detach: "false"}}
+    {p}-console:
+      image: {BUSYBOX}
+      command: sleep 600
+      labels: {{io.rancher.os.scope: system, io.rancher.os.after: {p}-init}}
+"#
+    );
+    let r = root();
+    let project = project_from_yaml(&yaml, r.path());
+    let init = format!("{p}-init");
+    let console = format!("{p}-console");
+    assert!(engine.up(&project, Scope::System).await.unwrap().is_ok());
+    let first = times(&client, &init).await.started;
+
+    // The dependent, stopped, comes up again; the one-shot it waits for does not run again.
+    engine
+        .stop(
+            &project,
+            std::slice::from_ref(&console),
+            Duration::from_secs(2),
+        )
+        .await
+        .unwrap();
+    let report = engine
+        .up_services(
+            &project,
+            Some(Scope::System),
+            std::slice::from_ref(&console),
+        )
+        .await
+        .unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert_eq!(
+        report.get(&init).unwrap().result.as_ref().unwrap().action,
+        Action::Unchanged
+    );
+    assert_eq!(times(&client, &init).await.started, first, "ran again");
+    assert!(times(&client, &console).await.running);
+
+    // Named, it runs again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let report = engine
+        .up_services(&project, Some(Scope::System), std::slice::from_ref(&init))
+        .await
+        .unwrap();
+    assert!(report.is_ok(), "{report:?}");
+    assert!(times(&client, &init).await.started > first, "not run again");
+    engine.rm(&project, &[]).await.unwrap();
+}
