@@ -642,6 +642,43 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         );
     }
 
+    // A console that does not start (its image removed from System Docker) gives way: the
+    // switch sets rancher.console back and the default console, and ssh, come back.
+    must(
+        &vm,
+        ssh.ok("sudo system-docker image rm $(sudo system-docker images --format '{{.Repository}}:{{.Tag}}' ros/console-debian)"),
+    );
+    let _ = ssh.run("sudo ros console switch debian -f");
+    let said = ssh.eventually(
+        Duration::from_secs(180),
+        "sudo system-docker logs console-switch 2>&1",
+        |o| o.contains("rancher.console is default again"),
+    );
+    assert!(
+        said.as_ref()
+            .is_ok_and(|o| o.contains("the debian console did not start")),
+        "the failed switch: {said:?}\n{}",
+        vm.serial_tail(200)
+    );
+    let listed = must(&vm, ssh.ok("sudo ros console list"));
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("default") && l.contains("current,enabled")),
+        "{listed}"
+    );
+    assert_eq!(
+        must(&vm, ssh.ok("command -v apt-get || echo none")).trim(),
+        "none"
+    );
+
+    // `ros service up console` brings up what the console waits for, but cloud-init's one-shot,
+    // which exited 0 in this boot, does not run again.
+    let cloud_init_started = "sudo system-docker inspect -f '{{.State.StartedAt}}' cloud-init";
+    let before = must(&vm, ssh.ok(cloud_init_started));
+    must(&vm, ssh.ok("sudo ros service up console"));
+    assert_eq!(must(&vm, ssh.ok(cloud_init_started)), before);
+
     // Resilience: every system service SIGKILLed comes back (restart: always), the console
     // included; Docker leaves a killed container stopped, PID 1's keeper starts it again. A user
     // container with a restart policy runs again once User Docker is back.
@@ -689,7 +726,7 @@ fn booted_system_services_console_docker_zombies_syslog_resilience_then_acpi_pow
         vm.serial_tail(200)
     );
     assert_eq!(must(&vm, ssh.ok("echo still-here")), "still-here\n");
-    // The console was replaced twice (the switches) and started again twice; the user-data
+    // The console was replaced by the switches and started again twice; the user-data
     // script did not run again.
     assert_eq!(
         must(&vm, ssh.ok("wc -l < /home/rancher/user-script-runs")).trim(),
