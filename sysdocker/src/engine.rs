@@ -214,8 +214,13 @@ impl Engine {
             one_shot_timeout: self.options.one_shot_timeout,
             stop_timeout: self.options.stop_timeout,
             files: self.files.clone(),
+            // The boot's whole `up` spares nothing, so it does not read /proc/stat.
+            boot_epoch: if keep_completed.is_empty() {
+                None
+            } else {
+                crate::one_shot::boot_epoch()
+            },
             keep_completed: Arc::new(keep_completed),
-            boot_epoch: crate::one_shot::boot_epoch(),
         };
         let images = ImageLoads::start(
             wanted_images(&graph, &services, &clients),
